@@ -1,0 +1,89 @@
+"""The command line: parse, run, and turn any failure into one line and an exit code."""
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from typing import Sequence
+
+from .config import build_settings
+from .errors import ConnectorError, redact
+from .params import parse_bool, parse_cli
+
+log = logging.getLogger("connector")
+
+
+class _Redact(logging.Filter):
+    """Last line of defence: no log record carries the token."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            record.msg = redact(record.getMessage(), *self.secrets)
+            record.args = ()
+        return True
+
+
+def _setup_logging(verbose: bool, secrets: list[str]) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[influxdb-connector] %(message)s"))
+    handler.addFilter(_Redact(secrets))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def _verbose_hint(argv: Sequence[str]) -> bool:
+    """--verbose from the raw argv, so even a bad parameter can show its traceback."""
+    for index, word in enumerate(argv):
+        if word == "--verbose" and index + 1 < len(argv):
+            try:
+                return parse_bool("verbose", argv[index + 1])
+            except ConnectorError:
+                return False
+        if word.startswith("--verbose="):
+            try:
+                return parse_bool("verbose", word.split("=", 1)[1])
+            except ConnectorError:
+                return False
+    return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = _verbose_hint(argv)
+    secrets: list[str] = []
+    _setup_logging(verbose, secrets)
+    try:
+        raw = parse_cli(argv)
+        settings = build_settings(raw)
+        secrets.append(settings.token)
+        from .export import run
+        from .publish import publish
+
+        summary = run(settings)
+        print(summary.line(), flush=True)
+        if settings.cnvrg_dataset:
+            message = (f"{settings.measurement} {summary.first_time} .. {summary.last_time} "
+                       f"({summary.rows} rows) from InfluxDB")
+            commit = publish(settings.output_path, settings.cnvrg_dataset, message)
+            print(f"uploaded to cnvrg dataset {settings.cnvrg_dataset!r}: commit {commit}", flush=True)
+        return 0
+    except ConnectorError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"error: {redact(str(exc), *secrets)}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; no file was written", file=sys.stderr, flush=True)
+        return 130
+    except Exception as exc:  # a bug of ours: still one line, the details with --verbose
+        if verbose:
+            traceback.print_exc()
+        text = redact(f"{type(exc).__name__}: {exc}", *secrets)
+        print(f"error: unexpected failure ({text}); rerun with --verbose True for details",
+              file=sys.stderr, flush=True)
+        return 1

@@ -1,0 +1,218 @@
+"""The validated, typed settings of one export, built once from raw parameter values.
+
+Every problem is collected and reported together, so a user fixes a call in one go.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from .errors import ParameterError
+from .params import is_unset, load_arguments, parse_bool
+from .timerange import TimeParseError, format_rfc3339, now_ns, parse_duration, parse_time
+
+SECRET_ENV = {
+    "token": "INFLUXDB_TOKEN",
+    "url": "INFLUXDB_URL",
+    "org": "INFLUXDB_ORG",
+    "bucket": "INFLUXDB_BUCKET",
+}
+FORMATS = {".csv.gz": "csv.gz", ".csv": "csv", ".parquet": "parquet"}
+DEFAULT_WORKDIR = "/cnvrg"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One export, fully resolved. The token is kept out of repr and of `public()`."""
+
+    url: str
+    token: str = field(repr=False)
+    org: str
+    bucket: str
+    measurement: str
+    time_col: str
+    range_start: str
+    range_end: str
+    start_ns: int
+    stop_ns: int
+    file_name: str
+    local_dir: Path
+    output_format: str
+    cnvrg_dataset: str | None
+    api: str
+    fields: tuple[str, ...] | None
+    rename: tuple[tuple[str, str], ...]
+    window_ns: int | None
+    verbose: bool
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.public().items())
+        return f"Settings({shown})"
+
+    @property
+    def output_path(self) -> Path:
+        return self.local_dir / self.file_name
+
+    def public(self) -> dict[str, Any]:
+        """The settings as plain data, token masked: safe for logs, dry runs and summaries."""
+        data = asdict(self)
+        data["token"] = "***" if self.token else ""
+        data["local_dir"] = str(self.local_dir)
+        data["start"] = format_rfc3339(self.start_ns)
+        data["stop"] = format_rfc3339(self.stop_ns)
+        return data
+
+
+def _text(raw: Mapping[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if is_unset(value):
+        return None
+    return str(value)
+
+
+def _secret(raw: Mapping[str, Any], key: str, environ: Mapping[str, str], problems: list[str]) -> str | None:
+    value = _text(raw, key)
+    if value is not None and value.strip().lower() == "secret":
+        variable = SECRET_ENV[key]
+        resolved = environ.get(variable)
+        if resolved is None or resolved == "":
+            problems.append(f"{key} is Secret but the environment variable {variable} is not set "
+                            f"(add it under Project > Settings > Secrets)")
+            return None
+        return resolved
+    return value
+
+
+def _names(text: str | None, key: str, problems: list[str]) -> tuple[str, ...] | None:
+    if text is None or text.strip() == "":
+        return None
+    names = tuple(part.strip() for part in text.split(","))
+    if any(not name for name in names):
+        problems.append(f"{key}: {text!r} has an empty name; use a comma-separated list like a,b")
+        return None
+    if len(set(names)) != len(names):
+        problems.append(f"{key}: {text!r} names a column twice")
+    return names
+
+
+def _rename(text: str | None, problems: list[str]) -> tuple[tuple[str, str], ...]:
+    if text is None or text.strip() == "":
+        return ()
+    pairs = []
+    for part in text.split(","):
+        old, sep, new = part.partition(":")
+        if not sep or not old.strip() or not new.strip():
+            problems.append(f"rename: {part!r} is not old:new; use e.g. unit:id,temp:temperature")
+            return ()
+        pairs.append((old.strip(), new.strip()))
+    olds = [old for old, _ in pairs]
+    if len(set(olds)) != len(olds):
+        problems.append(f"rename: {text!r} renames a column twice")
+    return tuple(pairs)
+
+
+def build_settings(
+    raw: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    now: int | None = None,
+) -> Settings:
+    """Validate raw values (strings from the CLI, or Python values from the API)."""
+    environ = os.environ if environ is None else environ
+    now = now_ns() if now is None else now
+    arguments = load_arguments()
+    known = {a.key for a in arguments}
+    problems: list[str] = []
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        problems.append(f"unknown parameter(s): {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+    values = {a.key: raw.get(a.key, a.default) for a in arguments}
+
+    token = _secret(values, "token", environ, problems)
+    url = _secret(values, "url", environ, problems)
+    org = _secret(values, "org", environ, problems)
+    bucket = _secret(values, "bucket", environ, problems)
+    measurement = _text(values, "measurement")
+    time_col = _text(values, "time_col")
+
+    api = (_text(values, "api") or "auto").strip().lower()
+    api_choices = next(a.values for a in arguments if a.key == "api")
+    if api not in api_choices:
+        problems.append(f"api: {api!r} is not valid; valid values are: {', '.join(api_choices)}")
+
+    for key, value in (("url", url), ("bucket", bucket), ("measurement", measurement), ("time_col", time_col)):
+        if value is None or value.strip() == "":
+            if not any(p.startswith(f"{key} is Secret") for p in problems):
+                problems.append(f"{key} is required")
+    if org is None or org.strip() == "":
+        if api != "v1" and not any(p.startswith("org is Secret") for p in problems):
+            problems.append("org is required (pass - for the 1.x API)")
+    if "token" not in raw:
+        problems.append("token is required (pass \"\" for a 1.x server without authentication)")
+    token = token or ""
+    if api == "v2" and not token:
+        problems.append("token: InfluxDB 2.x and Cloud need an API token")
+
+    if url:
+        url = url.strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(f"url: {url!r} is not an http:// or https:// URL")
+        elif parts.username or parts.password:
+            problems.append("url: put credentials in token, not in the URL")
+            url = None
+
+    start_text = _text(values, "range_start") or "-10y"
+    end_text = _text(values, "range_end") or "now()"
+    start_ns = stop_ns = 0
+    try:
+        start_ns = parse_time(start_text, now)
+    except TimeParseError as exc:
+        problems.append(f"range_start: {exc}")
+    try:
+        stop_ns = parse_time(end_text, now)
+    except TimeParseError as exc:
+        problems.append(f"range_end: {exc}")
+    if not any(p.startswith("range_") for p in problems) and start_ns >= stop_ns:
+        problems.append(f"range_start ({format_rfc3339(start_ns)}) must be before range_end ({format_rfc3339(stop_ns)})")
+
+    file_name = (_text(values, "file_name") or "influxdb.csv").strip()
+    output_format = next((fmt for ending, fmt in FORMATS.items() if file_name.lower().endswith(ending)), None)
+    if "/" in file_name or "\\" in file_name or file_name in (".", "..") or file_name.startswith("."):
+        problems.append(f"file_name: {file_name!r} must be a plain file name; put the folder in local_dir")
+    elif output_format is None or file_name.lower() in FORMATS:
+        problems.append(f"file_name: {file_name!r} must end in one of: {', '.join(FORMATS)}")
+
+    local_dir_text = _text(values, "local_dir")
+    local_dir = Path(local_dir_text or environ.get("CNVRG_WORKDIR") or DEFAULT_WORKDIR).expanduser()
+
+    window_text = (_text(values, "window") or "auto").strip().lower()
+    window_ns = None
+    if window_text != "auto":
+        try:
+            window_ns = parse_duration(window_text)
+        except TimeParseError as exc:
+            problems.append(f"window: {exc} (or auto)")
+
+    verbose = False
+    try:
+        verbose = parse_bool("verbose", values.get("verbose", "False"))
+    except ParameterError as exc:
+        problems.append(str(exc))
+
+    fields = _names(_text(values, "fields"), "fields", problems)
+    rename = _rename(_text(values, "rename"), problems)
+    dataset = _text(values, "cnvrg_dataset")
+
+    if problems:
+        raise ParameterError(problems)
+    return Settings(
+        url=url or "", token=token, org=(org or "").strip(), bucket=(bucket or "").strip(),
+        measurement=measurement or "", time_col=time_col or "",
+        range_start=start_text, range_end=end_text, start_ns=start_ns, stop_ns=stop_ns,
+        file_name=file_name, local_dir=local_dir, output_format=output_format or "csv",
+        cnvrg_dataset=dataset.strip() if dataset else None, api=api, fields=fields,
+        rename=rename, window_ns=window_ns, verbose=verbose,
+    )

@@ -1,0 +1,171 @@
+"""The export: settings -> plan -> windows fetched ahead -> rows -> atomic file -> upload.
+
+`run` owns the loop; sources only fetch and sinks only write, so each can be tested on
+its own and a test can hand `run` any source.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator
+
+from . import render
+from .assemble import window_csv
+from .config import Settings, build_settings
+from .errors import DataError, ParameterError
+from .sink import AtomicCsv
+from .sources.base import Part, Plan, Source
+from .timerange import Window, format_rfc3339
+
+log = logging.getLogger("connector")
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What a run produced; safe to print or save (no secrets)."""
+
+    path: str
+    rows: int
+    columns: list[str]
+    first_time: str | None
+    last_time: str | None
+    bytes: int
+    seconds: float
+    windows: int
+    api: str
+    dataset: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        rate = self.rows / self.seconds if self.seconds > 0 else 0.0
+        return (f"wrote {self.rows} rows x {len(self.columns)} columns, {self.first_time} .. {self.last_time}, "
+                f"to {self.path} ({self.bytes / 1e6:.1f} MB) in {self.seconds:.1f} s ({rate:,.0f} rows/s)")
+
+
+def export(**params: Any) -> ExportSummary:
+    """The Python API: the same parameters as the CLI (library.yaml), as keyword arguments."""
+    raw = {key: _as_text(value) for key, value in params.items()}
+    return run(build_settings(raw))
+
+
+def _as_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return value
+
+
+def open_source(settings: Settings) -> Source:
+    api = settings.api
+    if api == "auto":
+        from .sources.detect import detect_api
+
+        api = detect_api(settings)
+    if api == "v1":
+        from .sources.influxql import InfluxQLSource
+
+        return InfluxQLSource(settings)
+    from .sources.flux import FluxSource
+
+    return FluxSource(settings)
+
+
+def output_columns(settings: Settings, plan: Plan) -> tuple[tuple[str, ...], list[str]]:
+    """The fields to export and the header (time, tags, fields, renamed); clashes are errors."""
+    if settings.fields is not None:
+        missing = [f for f in settings.fields if f not in plan.fields]
+        if missing:
+            raise ParameterError(
+                f"fields: {', '.join(map(repr, missing))} not in measurement {settings.measurement!r} "
+                f"(its fields: {', '.join(sorted(plan.fields)) or 'none'})")
+        fields = tuple(sorted(settings.fields))
+    else:
+        fields = tuple(sorted(plan.fields))
+    clash = sorted(set(plan.tags) & set(fields))
+    if clash:
+        raise DataError(f"{', '.join(map(repr, clash))} is both a tag and a field; export it with fields= "
+                        f"excluding one of them")
+    names = [settings.time_col, *plan.tags, *fields]
+    renames = dict(settings.rename)
+    unknown = [old for old in renames if old not in names]
+    if unknown:
+        raise ParameterError(f"rename: {', '.join(map(repr, unknown))} is not an output column "
+                             f"(columns: {', '.join(names)})")
+    header = [renames.get(name, name) for name in names]
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise ParameterError(f"output column {', '.join(map(repr, duplicates))} appears twice; "
+                             f"change time_col or use rename")
+    return fields, header
+
+
+def fetch_ahead(source: Source, windows: tuple[Window, ...], workers: int) -> Iterator[tuple[Window, list[Part]]]:
+    """Windows in order, with up to `workers` fetched in the background meanwhile."""
+    if not windows:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fetch") as pool:
+        pending: list[tuple[Window, Future]] = []
+        upcoming = iter(windows)
+        for window in upcoming:
+            pending.append((window, pool.submit(source.fetch, window)))
+            if len(pending) > workers:
+                break
+        try:
+            while pending:
+                window, future = pending.pop(0)
+                parts = future.result()
+                following = next(upcoming, None)
+                if following is not None:
+                    pending.append((following, pool.submit(source.fetch, following)))
+                yield window, parts
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def run(settings: Settings, source: Source | None = None, workers: int = 1) -> ExportSummary:
+    started = time.monotonic()
+    source = source or open_source(settings)
+    try:
+        plan = source.plan()
+        if not plan.windows:
+            raise _no_data(settings)
+        fields, header = output_columns(settings, plan)
+        log.info("exporting %s from %s over %d window(s): %d tag and %d field column(s)",
+                 settings.measurement, settings.bucket, len(plan.windows), len(plan.tags), len(fields))
+        rows = 0
+        first = last = None
+        with AtomicCsv(settings.output_path, compress=settings.output_format == "csv.gz") as sink:
+            sink.write(render.csv_header(header))
+            for number, (window, parts) in enumerate(fetch_ahead(source, plan.windows, workers), 1):
+                rendered = window_csv(parts, plan.tags, fields)
+                sink.write(rendered.data)
+                rows += rendered.rows
+                if rendered.rows:
+                    first = rendered.first_ns if first is None else first
+                    last = rendered.last_ns
+                log.debug("window %d/%d %s: %d rows", number, len(plan.windows), window, rendered.rows)
+            if rows == 0:
+                raise _no_data(settings)
+            sink.commit()
+        size = settings.output_path.stat().st_size
+    finally:
+        source.close()
+    return ExportSummary(
+        path=str(settings.output_path), rows=rows, columns=header,
+        first_time=format_rfc3339(first) if first is not None else None,
+        last_time=format_rfc3339(last) if last is not None else None,
+        bytes=size, seconds=round(time.monotonic() - started, 3), windows=len(plan.windows), api=source.api,
+    )
+
+
+def _no_data(settings: Settings) -> DataError:
+    return DataError(
+        f"no data: measurement {settings.measurement!r} in bucket {settings.bucket!r} has no points "
+        f"between {settings.range_start} ({format_rfc3339(settings.start_ns)}) and "
+        f"{settings.range_end} ({format_rfc3339(settings.stop_ns)})")

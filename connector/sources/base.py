@@ -1,0 +1,54 @@
+"""The one shape every source yields, whatever the server API behind it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pyarrow as pa
+
+from ..timerange import Window
+
+TIME_TYPE = pa.timestamp("ns", tz="UTC")
+ARROW_TYPES = {
+    "float": pa.float64(), "int": pa.int64(), "uint": pa.uint64(), "bool": pa.bool_(), "string": pa.string(),
+}
+FIELD_KINDS = tuple(ARROW_TYPES)
+
+
+@dataclass(frozen=True)
+class Part:
+    """Rows of one window that share columns: `_time` (ns), tags (string), fields.
+
+    Fields are kept as the server's text for CSV output (nothing is parsed twice) or
+    typed for Parquet; `fields` says each field's kind either way.
+    """
+
+    tags: tuple[str, ...]
+    fields: dict[str, str]
+    table: pa.Table
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an export will read: its columns, the data's real span, and the windows."""
+
+    tags: tuple[str, ...]
+    fields: dict[str, str | None]  # kind, or None where the server does not say up front
+    first_ns: int
+    last_ns: int
+    points: int
+    windows: tuple[Window, ...] = field(default=())
+
+
+class Source(Protocol):
+    """A server API: plan the export, then fetch one window at a time (thread-safe)."""
+
+    api: str
+
+    def describe(self, plan_only: bool = False) -> list[str]: ...
+
+    def plan(self) -> Plan: ...
+
+    def fetch(self, window: Window) -> list[Part]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,167 @@
+"""InfluxDB 2.x and Cloud through Flux, with influxdb-client as the HTTP client.
+
+Every answer is read as raw bytes (query_raw, urllib3 underneath), gathered in large
+pieces and parsed in bulk; influxdb-client's and urllib3's errors are translated into
+ours here and nowhere else.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import Iterator
+
+from .. import query
+from ..config import Settings
+from ..errors import ConnectorError, DataError, ServerRefused, ServerUnavailable, redact
+from ..timerange import Window, plan_windows
+from .annotated_csv import parse_block, probe_tables, split_blocks
+from .base import Part, Plan
+from .http import read_body
+
+log = logging.getLogger("connector")
+TIMEOUT_MS = 300_000
+
+
+class FluxSource:
+    api = "v2"
+
+    def __init__(self, settings: Settings, typed: bool = False) -> None:
+        self.settings = settings
+        self.typed = typed
+        self.selection = query.Selection(settings.bucket, settings.measurement, settings.fields)
+        self._client = None
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _query_api(self):
+        if self._client is None:
+            from influxdb_client import InfluxDBClient  # costs ~0.5 s: only on this path
+
+            self._client = InfluxDBClient(
+                url=self.settings.url, token=self.settings.token, org=self.settings.org,
+                timeout=TIMEOUT_MS, enable_gzip=True,
+            )
+        return self._client.query_api()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _answer(self, flux: str) -> bytes:
+        log.debug("flux query:\n%s", flux)
+        api = self._query_api()
+        with self._translated():
+            response = api.query_raw(flux, org=self.settings.org)
+            try:
+                return read_body(response)
+            finally:
+                response.release_conn()
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """influxdb-client / urllib3 errors -> ours, with the server's own words."""
+        from influxdb_client.rest import ApiException
+        import urllib3.exceptions as u3
+
+        try:
+            yield
+        except ConnectorError:
+            raise
+        except ApiException as exc:
+            raise _from_status(exc.status, getattr(exc, "message", None) or exc.reason,
+                               exc.headers, self.settings) from None
+        except (u3.MaxRetryError, u3.NewConnectionError, u3.TimeoutError, u3.ProtocolError,
+                ConnectionError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise ServerUnavailable(
+                f"cannot reach InfluxDB at {self.settings.url}: {redact(str(reason), self.settings.token)}"
+            ) from None
+
+    def _tables(self, flux: str) -> list[Part]:
+        parts = []
+        for block in split_blocks(self._answer(flux)):
+            part = parse_block(block, self.typed)
+            if part is not None:
+                parts.append(part)
+        return parts
+
+    # -- the Source protocol --------------------------------------------------
+
+    def describe(self, plan_only: bool = False) -> list[str]:
+        sel, s = self.selection, self.settings
+        queries = [
+            query.flux_schema("tags", sel, s.start_ns, s.stop_ns),
+            query.flux_schema("fields", sel, s.start_ns, s.stop_ns),
+            query.flux_first_time(sel, s.start_ns, s.stop_ns),
+            query.flux_last_time(sel, s.start_ns, s.stop_ns),
+            query.flux_point_count(sel, s.start_ns, s.stop_ns),
+        ]
+        if not plan_only:
+            queries.append(query.flux_window(sel, Window(s.start_ns, s.stop_ns)))
+        return queries
+
+    def _keys(self, kind: str) -> list[str]:
+        s = self.settings
+        names: list[str] = []
+        for table in self._tables_with_value(query.flux_schema(kind, self.selection, s.start_ns, s.stop_ns)):
+            if "_value" in table.column_names:
+                names += [v for v in table.column("_value").to_pylist() if v is not None]
+        return names
+
+    def plan(self) -> Plan:
+        s, sel = self.settings, self.selection
+        tags = sorted(set(self._keys("tags")) - query.FLUX_META_TAGS)
+        fields = sorted(set(self._keys("fields")))
+        first = self._single_time(query.flux_first_time(sel, s.start_ns, s.stop_ns))
+        if first is None:
+            return Plan(tuple(tags), {f: None for f in fields}, 0, -1, 0)
+        last = self._single_time(query.flux_last_time(sel, s.start_ns, s.stop_ns))
+        points = self._single_int(query.flux_point_count(sel, s.start_ns, s.stop_ns))
+        selected = [f for f in fields if sel.fields is None or f in sel.fields]
+        rows = points // max(1, len(selected))
+        windows = plan_windows(first, last if last is not None else first, rows, s.window_ns)
+        return Plan(tuple(tags), {f: None for f in fields}, first, last or first, points, windows)
+
+    def _single_time(self, flux: str) -> int | None:
+        for part in self._tables_with_value(flux):
+            times = part.column("_time").cast("int64").to_pylist()
+            times = [t for t in times if t is not None]
+            if times:
+                return times[0]
+        return None
+
+    def _single_int(self, flux: str) -> int:
+        total = 0
+        for part in self._tables_with_value(flux):
+            total += sum(v for v in part.column("_value").to_pylist() if v is not None)
+        return total
+
+    def _tables_with_value(self, flux: str):
+        """Probe answers are tiny: parse them with every column typed."""
+        return probe_tables(self._answer(flux))
+
+    def fetch(self, window: Window) -> list[Part]:
+        return self._tables(query.flux_window(self.selection, window))
+
+
+def _from_status(status: int | None, message: str | None, headers, settings: Settings) -> ConnectorError:
+    said = redact(str(message or "no message").strip(), settings.token)
+    if status == 401 or status == 403:
+        return ServerRefused(f"InfluxDB refused the token ({status}): {said}; check token", status)
+    if status == 404:
+        return ServerRefused(
+            f"InfluxDB answered 404: {said}; check bucket ({settings.bucket!r}) and org ({settings.org!r})", status)
+    if status == 400:
+        return ServerRefused(f"InfluxDB rejected the query (400): {said}", status)
+    if status in (429, 500, 502, 503, 504):
+        retry_after = None
+        if headers is not None and headers.get("Retry-After"):
+            try:
+                retry_after = float(headers.get("Retry-After"))
+            except ValueError:
+                retry_after = None
+        return ServerUnavailable(f"InfluxDB is unavailable ({status}): {said}", status, retry_after)
+    if status == 0:
+        return ServerUnavailable(f"cannot reach InfluxDB at {settings.url}: {said}")
+    return ServerRefused(f"InfluxDB answered {status}: {said}", status)

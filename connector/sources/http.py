@@ -1,0 +1,31 @@
+"""Reading an HTTP answer whole, in bulk, and refusing one that was cut short."""
+from __future__ import annotations
+
+from ..errors import ServerUnavailable
+
+READ_SIZE = 1 << 20
+
+
+def read_body(response) -> bytes:
+    """All of a urllib3 response's (decoded) body.
+
+    urllib3 raises when chunked framing breaks off; a Content-Length answer is checked
+    here; and an annotated-CSV or CSV answer always ends with a line break, so a body
+    that does not is a cut answer too.
+    """
+    import urllib3.exceptions as u3
+
+    pieces: list[bytes] = []
+    try:
+        for piece in response.stream(READ_SIZE, decode_content=True):
+            pieces.append(piece)
+    except (u3.ProtocolError, u3.DecodeError, u3.ReadTimeoutError) as exc:
+        raise ServerUnavailable(f"the server's answer was cut off: {exc}") from None
+    body = b"".join(pieces)
+    expected = response.headers.get("Content-Length")
+    if expected is not None and expected.isdigit() and response.tell() != int(expected):
+        raise ServerUnavailable(
+            f"the server's answer was cut off: {response.tell()} of {expected} bytes arrived")
+    if body and not body.endswith(b"\n"):
+        raise ServerUnavailable("the server's answer was cut off mid-line")
+    return body

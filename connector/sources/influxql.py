@@ -1,0 +1,234 @@
+"""InfluxDB 1.x, 1.8 and 3.x through the 1.x /query API (InfluxQL), with urllib3.
+
+Small questions (keys, first/last time, counts) are asked in JSON, which carries the
+server's errors; windows of points are fetched as chunked CSV (`Accept:
+application/csv`), which is compact, streams past the server's row limit, and is
+parsed in bulk by Arrow. Times arrive as nanosecond integers (epoch=ns).
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import logging
+import threading
+from typing import Any
+
+import pyarrow as pa
+
+from .. import query
+from ..config import Settings
+from ..errors import ConnectorError, DataError, ParameterError, ServerRefused, ServerUnavailable, redact
+from ..timerange import Window, plan_windows
+from .annotated_csv import read_rows
+from .base import ARROW_TYPES, Part, Plan
+from .http import read_body
+
+log = logging.getLogger("connector")
+TIMEOUT_S = 300.0
+CHUNK_ROWS = 50_000
+_KIND_OF = {"float": "float", "integer": "int", "unsigned": "uint", "boolean": "bool", "string": "string"}
+_pools: dict[tuple[str, bool], Any] = {}
+_pools_lock = threading.Lock()
+
+
+def pool_for(settings: Settings):
+    """One urllib3 pool per URL, verifying certificates (certifi's CA bundle)."""
+    import urllib3
+
+    key = (settings.url, True)
+    with _pools_lock:
+        if key not in _pools:
+            try:
+                import certifi
+
+                _pools[key] = urllib3.PoolManager(maxsize=8, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+            except ImportError:
+                _pools[key] = urllib3.PoolManager(maxsize=8)
+        return _pools[key]
+
+
+def _auth_headers(token: str) -> dict[str, str]:
+    if not token:
+        return {}
+    if ":" in token:  # 1.x user:password
+        return {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
+    return {"Authorization": f"Token {token}"}  # 3.x token (or 1.8's Token user:password)
+
+
+def unify_kinds(kinds: list[str]) -> str:
+    """A field stored with several types across shards gets one column type."""
+    unique = set(kinds)
+    if len(unique) == 1:
+        return kinds[0]
+    if unique <= {"float", "int", "uint"}:
+        return "float"
+    return "string"
+
+
+class InfluxQLSource:
+    api = "v1"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        database, _, retention = settings.bucket.partition("/")
+        if not database:
+            raise ParameterError(f"bucket: {settings.bucket!r} is not a database or database/retention_policy")
+        self.database = database
+        self.retention = retention or None
+        self.selection = query.Selection(settings.bucket, settings.measurement, settings.fields)
+        self._tags: tuple[str, ...] = ()
+        self._kinds: dict[str, str] = {}
+
+    def close(self) -> None:
+        pass
+
+    # -- HTTP -----------------------------------------------------------------
+
+    def _request(self, influxql: str, csv_answer: bool) -> bytes:
+        import urllib3
+
+        log.debug("influxql query: %s", influxql)
+        params = {"db": self.database, "epoch": "ns", "q": influxql}
+        if self.retention:
+            params["rp"] = self.retention
+        if csv_answer:
+            params.update(chunked="true", chunk_size=str(CHUNK_ROWS))
+        headers = {"Accept": "application/csv" if csv_answer else "application/json",
+                   "Accept-Encoding": "gzip", **_auth_headers(self.settings.token)}
+        try:
+            response = pool_for(self.settings).request(
+                "POST", self.settings.url + "/query", fields=params, encode_multipart=False, headers=headers,
+                preload_content=False, timeout=urllib3.Timeout(connect=30.0, read=TIMEOUT_S), retries=False,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise ServerUnavailable(
+                f"cannot reach InfluxDB at {self.settings.url}: {redact(str(reason), self.settings.token)}") from None
+        try:
+            if response.status != 200:
+                raise self._refusal(response)
+            return read_body(response)
+        finally:
+            response.release_conn()
+
+    def _refusal(self, response) -> ConnectorError:
+        body = response.data.decode("utf-8", "replace")
+        message = response.headers.get("X-Influxdb-Error") or ""
+        try:
+            message = json.loads(body).get("error") or message
+        except (ValueError, AttributeError):
+            message = message or body.strip().splitlines()[-1:] and body.strip().splitlines()[-1].strip('"') or ""
+        said = redact(message or response.reason or "no message", self.settings.token)
+        status = response.status
+        if status in (401, 403):
+            return ServerRefused(f"InfluxDB refused the credentials ({status}): {said}; check token", status)
+        if status == 404:
+            return ServerRefused(f"InfluxDB answered 404 for {self.settings.url}/query: {said}; check url", status)
+        if status == 400:
+            return ServerRefused(f"InfluxDB rejected the query (400): {said}", status)
+        if status in (429, 500, 502, 503, 504):
+            retry = response.headers.get("Retry-After")
+            return ServerUnavailable(f"InfluxDB is unavailable ({status}): {said}", status,
+                                     float(retry) if retry and retry.isdigit() else None)
+        return ServerRefused(f"InfluxDB answered {status}: {said}", status)
+
+    def _series(self, influxql: str) -> list[dict[str, Any]]:
+        """The series of a JSON answer; a statement error is the server refusing."""
+        answer = json.loads(self._request(influxql, csv_answer=False))
+        if answer.get("error"):
+            raise ServerRefused(f"InfluxDB: {redact(answer['error'], self.settings.token)}")
+        series: list[dict[str, Any]] = []
+        for result in answer.get("results", []):
+            if result.get("error"):
+                error = redact(result["error"], self.settings.token)
+                hint = "; check bucket (database or database/retention_policy)" if "not found" in error else ""
+                raise ServerRefused(f"InfluxDB: {error}{hint}")
+            series += result.get("series", [])
+        return series
+
+    # -- the Source protocol --------------------------------------------------
+
+    def describe(self, plan_only: bool = False) -> list[str]:
+        s, sel = self.settings, self.selection
+        queries = [query.influxql_show("tags", sel), query.influxql_show("fields", sel),
+                   query.influxql_edge_time(sel, s.start_ns, s.stop_ns, last=False),
+                   query.influxql_edge_time(sel, s.start_ns, s.stop_ns, last=True),
+                   query.influxql_point_count(sel, s.start_ns, s.stop_ns)]
+        if not plan_only:
+            queries.append(query.influxql_window(sel, Window(s.start_ns, s.stop_ns)))
+        return queries
+
+    def plan(self) -> Plan:
+        s, sel = self.settings, self.selection
+        tags = sorted({row[0] for serie in self._series(query.influxql_show("tags", sel))
+                       for row in serie.get("values", [])})
+        kinds: dict[str, list[str]] = {}
+        for serie in self._series(query.influxql_show("fields", sel)):
+            for name, kind in serie.get("values", []):
+                kinds.setdefault(name, []).append(_KIND_OF.get(kind, "string"))
+        self._kinds = {name: unify_kinds(k) for name, k in kinds.items()}
+        self._tags = tuple(tags)
+        fields = dict(sorted(self._kinds.items()))
+        first = self._edge(sel, last=False)
+        if first is None:
+            return Plan(self._tags, fields, 0, -1, 0)
+        last = self._edge(sel, last=True)
+        counts = [v for serie in self._series(query.influxql_point_count(sel, s.start_ns, s.stop_ns))
+                  for row in serie.get("values", []) for v in row[1:] if isinstance(v, int)]
+        selected = len(sel.fields) if sel.fields else max(1, len(fields))
+        rows = sum(counts) // max(1, selected)
+        last = first if last is None else last
+        return Plan(self._tags, fields, first, last, sum(counts), plan_windows(first, last, rows, s.window_ns))
+
+    def _edge(self, sel: query.Selection, last: bool) -> int | None:
+        s = self.settings
+        for serie in self._series(query.influxql_edge_time(sel, s.start_ns, s.stop_ns, last)):
+            for row in serie.get("values", []):
+                return int(row[0])
+        return None
+
+    def fetch(self, window: Window) -> list[Part]:
+        body = self._request(query.influxql_window(self.selection, window, self._tags), csv_answer=True)
+        return self.parse_csv(body)
+
+    def parse_csv(self, body: bytes) -> list[Part]:
+        """1.x CSV: name,tags,time, then the columns (fields and tags, sorted together)."""
+        if not body.strip(b"\r\n"):
+            return []
+        header_end = _line_end(body)
+        header = next(csv.reader(io.StringIO(body[:header_end].decode("utf-8"))))
+        if header == ["error"]:
+            message = body[header_end:].decode("utf-8", "replace").strip().strip('"')
+            raise ServerRefused(f"InfluxDB: {redact(message, self.settings.token)}")
+        if header[:3] != ["name", "tags", "time"]:
+            raise DataError(f"the server's CSV answer starts with an unexpected header: {header[:3]}")
+        positional = [f"c{i}" for i in range(len(header))]
+        types: dict[str, pa.DataType] = {"c2": pa.int64()}
+        tags, fields = [], {}
+        for position, name in enumerate(header[3:], start=3):
+            if name in self._tags:
+                tags.append(name)
+                types[f"c{position}"] = pa.string()
+            elif name in self._kinds:
+                fields[name] = self._kinds[name]
+                types[f"c{position}"] = pa.string()
+        try:
+            table = read_rows(body[header_end + 1:], positional, types)
+        except DataError:
+            if b"\nerror\n" in body:
+                tail = body[body.rindex(b"\nerror\n") + 7:].decode("utf-8", "replace").strip().strip('"')
+                raise ServerUnavailable(f"the query failed while the server was answering: {tail}") from None
+            raise
+        names = {f"c{i}": name for i, name in enumerate(header)}
+        renamed = table.rename_columns(["_time" if c == "c2" else names[c] for c in table.column_names])
+        return [Part(tuple(tags), fields, renamed)]
+
+
+def _line_end(body: bytes) -> int:
+    """Index of the newline that ends the first CSV record (quotes may hold newlines)."""
+    position = body.find(b"\n")
+    while position >= 0 and body.count(b'"', 0, position) % 2:
+        position = body.find(b"\n", position + 1)
+    return position if position >= 0 else len(body)

@@ -1,0 +1,1 @@
+"""End-to-end demo: sample telemetry in a real InfluxDB 1.x, exported by the connector CLI."""
