@@ -48,13 +48,21 @@ def _part_rows(part: Part, tags: tuple[str, ...], fields: tuple[str, ...]) -> pa
     return render.csv_rows(columns)
 
 
+def _chunks(parts: list[Part], name: str, kind: pa.DataType) -> pa.ChunkedArray:
+    """One column across parts, chunks reused as they are (a missing column becomes nulls)."""
+    chunks: list[pa.Array] = []
+    for part in parts:
+        if name in part.table.column_names:
+            chunks += part.table.column(name).cast(kind).chunks
+        else:
+            chunks.append(pa.nulls(part.table.num_rows, kind))
+    return pa.chunked_array(chunks, type=kind)
+
+
 def _sort_keys(parts: list[Part], tags: tuple[str, ...]) -> pa.Table:
-    columns = {"_time": pa.chunked_array([p.table.column("_time").cast(pa.int64()) for p in parts])}
+    columns = {"_time": _chunks(parts, "_time", pa.int64())}
     for index, tag in enumerate(tags):
-        columns[f"t{index}"] = pa.chunked_array([
-            p.table.column(tag) if tag in p.table.column_names else pa.nulls(p.table.num_rows, pa.string())
-            for p in parts
-        ], type=pa.string())
+        columns[f"t{index}"] = _chunks(parts, tag, pa.string())
     return pa.table(columns)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator
@@ -17,7 +18,7 @@ from .config import Settings, build_settings
 from .errors import DataError, ParameterError
 from .sink import AtomicCsv
 from .sources.base import Part, Plan, Source
-from .timerange import Window, format_rfc3339
+from .timerange import Window, WindowPlanner, format_rfc3339
 
 log = logging.getLogger("connector")
 
@@ -104,24 +105,28 @@ def output_columns(settings: Settings, plan: Plan) -> tuple[tuple[str, ...], lis
     return fields, header
 
 
-def fetch_ahead(source: Source, windows: tuple[Window, ...], workers: int) -> Iterator[tuple[Window, list[Part]]]:
-    """Windows in order, with up to `workers` fetched in the background meanwhile."""
-    if not windows:
-        return
+def fetch_ahead(source: Source, planner: WindowPlanner, workers: int) -> Iterator[tuple[Window, list[Part]]]:
+    """Windows in order, with up to `workers` more being fetched in the background.
+
+    Parsing happens in the fetching threads (Arrow releases the GIL), so download,
+    parsing and writing overlap even with one worker.
+    """
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fetch") as pool:
-        pending: list[tuple[Window, Future]] = []
-        upcoming = iter(windows)
-        for window in upcoming:
-            pending.append((window, pool.submit(source.fetch, window)))
-            if len(pending) > workers:
-                break
+        pending: deque[tuple[Window, Future]] = deque()
+
+        def submit() -> None:
+            window = planner.next()
+            if window is not None:
+                pending.append((window, pool.submit(source.fetch, window)))
+
+        for _ in range(max(1, workers) + 1):
+            submit()
         try:
             while pending:
-                window, future = pending.pop(0)
+                window, future = pending.popleft()
                 parts = future.result()
-                following = next(upcoming, None)
-                if following is not None:
-                    pending.append((following, pool.submit(source.fetch, following)))
+                planner.observe(window, sum(p.table.num_rows for p in parts))
+                submit()
                 yield window, parts
         finally:
             for _, future in pending:
@@ -133,23 +138,26 @@ def run(settings: Settings, source: Source | None = None, workers: int = 1) -> E
     source = source or open_source(settings)
     try:
         plan = source.plan()
-        if not plan.windows:
+        if plan.empty:
             raise _no_data(settings)
         fields, header = output_columns(settings, plan)
-        log.info("exporting %s from %s over %d window(s): %d tag and %d field column(s)",
-                 settings.measurement, settings.bucket, len(plan.windows), len(plan.tags), len(fields))
+        log.info("exporting %s from %s, %s .. %s: %d tag and %d field column(s)",
+                 settings.measurement, settings.bucket, format_rfc3339(plan.first_ns),
+                 format_rfc3339(plan.last_ns), len(plan.tags), len(fields))
+        planner = WindowPlanner(plan.first_ns, plan.last_ns + 1, settings.window_ns)
+        windows = 0
         rows = 0
         first = last = None
         with AtomicCsv(settings.output_path, compress=settings.output_format == "csv.gz") as sink:
             sink.write(render.csv_header(header))
-            for number, (window, parts) in enumerate(fetch_ahead(source, plan.windows, workers), 1):
+            for windows, (window, parts) in enumerate(fetch_ahead(source, planner, workers), 1):
                 rendered = window_csv(parts, plan.tags, fields)
                 sink.write(rendered.data)
                 rows += rendered.rows
                 if rendered.rows:
                     first = rendered.first_ns if first is None else first
                     last = rendered.last_ns
-                log.debug("window %d/%d %s: %d rows", number, len(plan.windows), window, rendered.rows)
+                log.debug("window %d %s: %d rows", windows, window, rendered.rows)
             if rows == 0:
                 raise _no_data(settings)
             sink.commit()
@@ -160,7 +168,7 @@ def run(settings: Settings, source: Source | None = None, workers: int = 1) -> E
         path=str(settings.output_path), rows=rows, columns=header,
         first_time=format_rfc3339(first) if first is not None else None,
         last_time=format_rfc3339(last) if last is not None else None,
-        bytes=size, seconds=round(time.monotonic() - started, 3), windows=len(plan.windows), api=source.api,
+        bytes=size, seconds=round(time.monotonic() - started, 3), windows=windows, api=source.api,
     )
 
 

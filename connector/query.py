@@ -80,10 +80,6 @@ def flux_last_time(sel: Selection, start: int, stop: int) -> str:
     )
 
 
-def flux_point_count(sel: Selection, start: int, stop: int) -> str:
-    return _flux_source(sel, start, stop) + "\n  |> count()\n  |> group()\n  |> sum()"
-
-
 def flux_schema(kind: str, sel: Selection, start: int, stop: int) -> str:
     """schema.measurementTagKeys / measurementFieldKeys over the export range."""
     function = {"tags": "measurementTagKeys", "fields": "measurementFieldKeys"}[kind]
@@ -135,13 +131,6 @@ def influxql_edge_time(sel: Selection, start: int, stop: int, last: bool) -> str
     return (
         f"SELECT {_influxql_columns(sel, ())} FROM {influxql_identifier(sel.measurement)} "
         f"WHERE {_influxql_where(sel, start, stop)} ORDER BY time {order} LIMIT 1"
-    )
-
-
-def influxql_point_count(sel: Selection, start: int, stop: int) -> str:
-    return (
-        f"SELECT count(*) FROM {influxql_identifier(sel.measurement)} "
-        f"WHERE {_influxql_where(sel, start, stop)}"
     )
 
 

@@ -143,15 +143,43 @@ def split(start: int, stop: int, step: int) -> Iterator[Window]:
         edge = following
 
 
-TARGET_ROWS_PER_WINDOW = 250_000
+TARGET_ROWS_PER_WINDOW = 200_000
+FIRST_STEP_NS = 60 * NS_PER_S
+MAX_GROWTH = 8
 
 
-def plan_windows(first: int, last: int, rows: int, step: int | None = None,
-                 target_rows: int = TARGET_ROWS_PER_WINDOW) -> tuple[Window, ...]:
-    """Windows over the data's real span [first, last]: `step` long, or sized so each
-    holds about `target_rows` rows if the points were spread evenly."""
-    stop = last + 1
-    if step is None:
-        count = max(1, -(-rows // target_rows))
-        step = max(1, -(-(stop - first) // count))
-    return tuple(split(first, stop, step))
+class WindowPlanner:
+    """Half-open windows from `first` to `stop`, each sized from the density seen so far.
+
+    Nobody knows up front how many points a range holds (counting them would cost the
+    server a second pass), so the first window is a minute long and each next one is
+    sized to hold about `target_rows` at the density observed, growing at most 8x per
+    step. A fixed `step` turns this off. Thread-safe enough for one planner thread.
+    """
+
+    def __init__(self, first: int, stop: int, step: int | None = None,
+                 target_rows: int = TARGET_ROWS_PER_WINDOW) -> None:
+        self.edge = first
+        self.stop = stop
+        self.fixed = step
+        self.step = step or FIRST_STEP_NS
+        self.target_rows = target_rows
+        self.density: float | None = None  # rows per ns, from the last observed window
+
+    def next(self) -> Window | None:
+        if self.edge >= self.stop:
+            return None
+        if self.fixed is None and self.density is not None:
+            wanted = int(self.target_rows / self.density) if self.density > 0 else self.step * MAX_GROWTH
+            self.step = max(1, min(wanted, self.step * MAX_GROWTH))
+        following = min(self.edge + self.step, self.stop)
+        window = Window(self.edge, following)
+        self.edge = following
+        return window
+
+    def observe(self, window: Window, rows: int) -> None:
+        self.density = rows / max(1, window.stop - window.start)
+
+    @property
+    def covered(self) -> int:
+        return self.edge

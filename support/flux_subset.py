@@ -927,6 +927,103 @@ def _reduce(name: str, in_type: str, vals: list[Any]) -> tuple[str, Any]:
     return "float", float(sum(vals)) / len(vals)
 
 
+_WINDOW_FNS = ("mean", "min", "max", "sum", "count", "first", "last")
+
+
+def _aggregate_window(call: Call, tables: list[Table], ctx: _Ctx) -> list[Table]:
+    """aggregateWindow as storage's pushed-down ReadWindowAggregate answers it.
+
+    Columns ``_start,_stop,_time,_value,<tags>`` (``_start``/``_stop`` = the range),
+    ``_time`` = window stop clipped to the range, windows aligned to the epoch."""
+    _check_args(call, {"every", "fn", "createEmpty"}, {"every", "fn"})
+    if not ctx.from_source:
+        raise _unsupported("aggregateWindow() anywhere but directly after range()/filter()")
+    every = call.args["every"]
+    if not (isinstance(every, Literal) and every.kind == "duration") or every.value.months or every.value.ns <= 0:
+        raise _unsupported("aggregateWindow every: other than a positive fixed duration (no mo/y)")
+    fn = call.args["fn"]
+    if not isinstance(fn, Ident) or fn.name not in _WINDOW_FNS:
+        raise _unsupported(f"aggregateWindow fn: other than {', '.join(_WINDOW_FNS)}")
+    create_empty = _opt_bool(call, "createEmpty", True)
+    return [_window_table(t, every.value.ns, fn.name, create_empty, ctx) for t in tables]
+
+
+def _opt_bool(call: Call, key: str, default: bool) -> bool:
+    node = call.args.get(key)
+    if node is None:
+        return default
+    if not (isinstance(node, Literal) and node.kind == "bool"):
+        raise FluxError(f'error calling function "{call.name}": argument "{key}" must be a boolean')
+    return bool(node.value)
+
+
+def _window_table(t: Table, every: int, fn: str, create_empty: bool, ctx: _Ctx) -> Table:
+    in_type = t.type_of("_value") or "float"
+    if in_type in ("string", "bool") and fn not in ("count", "first", "last"):
+        raise _RuntimeFailure(f"unsupported aggregate column type {in_type}")
+    buckets: dict[int, list[Any]] = {}
+    for ts, v in zip(t.data["_time"], t.data["_value"]):
+        buckets.setdefault(ts - ts % every, []).append(v)
+    first_window = ctx.start - ctx.start % every
+    starts = range(first_window, ctx.stop, every) if create_empty else sorted(buckets)
+    out_type = {"count": "int", "mean": "float"}.get(fn, in_type)
+    times, values = [], []
+    for w in starts:
+        vals = buckets.get(w, [])
+        times.append(min(w + every, ctx.stop))
+        values.append(_window_value(fn, vals, in_type))
+    columns = [("_start", "time"), ("_stop", "time"), ("_time", "time"), ("_value", out_type)]
+    columns += [(lab, typ) for lab, typ in t.columns if lab in t.key and lab not in ("_start", "_stop")]
+    consts = {lab: t.key_value(lab) for lab in t.key}
+    return Table(columns, list(t.key), consts, {"_time": times, "_value": values}, len(times))
+
+
+def _window_value(fn: str, vals: list[Any], in_type: str) -> Any:
+    if fn == "count":
+        return len(vals)
+    if not vals:
+        return None
+    if fn == "first":
+        return vals[0]
+    if fn == "last":
+        return vals[-1]
+    if fn in ("min", "max"):
+        return min(vals) if fn == "min" else max(vals)
+    return _reduce(fn, in_type, vals)[1]
+
+
+def _fill(call: Call, tables: list[Table], ctx: _Ctx) -> list[Table]:
+    _check_args(call, {"column", "value", "usePrevious"}, set())
+    use_previous = _opt_bool(call, "usePrevious", False)
+    if use_previous == ("value" in call.args):
+        raise FluxError('error calling function "fill": fill requires exactly one of value or usePrevious')
+    return [_fill_table(call, t, use_previous) for t in tables]
+
+
+def _fill_table(call: Call, t: Table, use_previous: bool) -> Table:
+    column = _value_column(call, t)
+    typ = t.type_of(column)
+    vals = list(t.values(column))
+    if use_previous:
+        prev = None
+        for i, v in enumerate(vals):
+            if v is None:
+                vals[i] = prev
+            else:
+                prev = v
+    else:
+        node = call.args["value"]
+        kind = {"int": "int", "float": "float", "string": "string", "bool": "bool", "time": "time"}.get(
+            getattr(node, "kind", ""))
+        if not isinstance(node, Literal) or kind != typ:
+            raise _RuntimeFailure(f"fill value type {kind} does not match column type {typ}")
+        vals = [node.value if v is None else v for v in vals]
+    data = dict(t.data)
+    data[column] = vals
+    consts = {k: v for k, v in t.consts.items() if k != column}
+    return Table(list(t.columns), list(t.key), consts, data, t.n)
+
+
 def _yield_misplaced(call: Call, tables: list[Table], ctx: _Ctx) -> list[Table]:
     raise _unsupported("yield() anywhere but at the end")
 
@@ -943,6 +1040,8 @@ _HANDLERS: dict[str, Callable[[Call, list[Table], _Ctx], list[Table]]] = {
     "count": _aggregate("count"),
     "sum": _aggregate("sum"),
     "mean": _aggregate("mean"),
+    "aggregateWindow": _aggregate_window,
+    "fill": _fill,
     "yield": _yield_misplaced,
 }
 
@@ -979,24 +1078,25 @@ class Dialect:
         return cls(True if header is None else bool(header), delimiter, annotations)
 
 
-_SECOND_OF_DAY: list[str] = []
+_SECOND_OF_DAY = [f"T{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
 _DATE_CACHE: dict[int, str] = {}
 
 
-def format_time(ns: int) -> str:
+def _date_text(day: int) -> str:
+    date = _dt.date.fromordinal(_EPOCH_ORDINAL + day).isoformat()
+    if len(_DATE_CACHE) < 100_000:
+        _DATE_CACHE[day] = date
+    return date
+
+
+def format_time(ns: int, _dates: dict[int, str] = _DATE_CACHE, _sods: list[str] = _SECOND_OF_DAY) -> str:
     """Go's time.Format(time.RFC3339Nano) in UTC: fraction trimmed, 'Z'."""
     sec, frac = divmod(ns, 1_000_000_000)
     day, sod = divmod(sec, 86400)
-    date = _DATE_CACHE.get(day)
-    if date is None:
-        date = _dt.date.fromordinal(_EPOCH_ORDINAL + day).isoformat()
-        if len(_DATE_CACHE) < 100_000:
-            _DATE_CACHE[day] = date
-    if not _SECOND_OF_DAY:
-        _SECOND_OF_DAY.extend(f"T{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60))
+    date = _dates.get(day) or _date_text(day)
     if frac:
-        return f"{date}{_SECOND_OF_DAY[sod]}.{frac:09d}".rstrip("0") + "Z"
-    return f"{date}{_SECOND_OF_DAY[sod]}Z"
+        return f"{date}{_sods[sod]}.{frac:09d}".rstrip("0") + "Z"
+    return f"{date}{_sods[sod]}Z"
 
 
 def format_float(v: float) -> str:
@@ -1027,16 +1127,31 @@ def _format_value(typ: str, v: Any) -> str:
     return str(v)
 
 
-def _column_text(typ: str, vals: Iterable[Any], quote: Callable[[str], str]) -> list[str]:
+_BOOL_TEXT = {True: "true", False: "false", None: ""}
+
+
+def _column_text(typ: str, vals: list[Any], quote: Callable[[str], str]) -> list[str]:
+    """Every value of a column as CSV text; null is the empty cell."""
     if typ == "float":
-        return [format_float(v) if v is not None else "" for v in vals]
+        return _floats_text(vals)
     if typ == "time":
         return [format_time(v) if v is not None else "" for v in vals]
     if typ == "string":
         return [quote(v) if v is not None else "" for v in vals]
     if typ == "bool":
-        return ["" if v is None else ("true" if v else "false") for v in vals]
-    return ["" if v is None else str(v) for v in vals]
+        return [_BOOL_TEXT[v] for v in vals]
+    text = "\n".join(map(str, vals)) + "\n"
+    return text.replace("None\n", "\n").split("\n")[:-1]
+
+
+def _floats_text(vals: list[Any]) -> list[str]:
+    """format_float over a column, in bulk: repr, then fix the rare forms in one pass."""
+    text = "\n".join(map(repr, vals)) + "\n"
+    text = text.replace(".0\n", "\n").replace("None\n", "\n")
+    out = text.split("\n")[:-1]
+    if "e" in text or "n" in text:  # exponent forms, nan, inf
+        out = [format_float(float(v)) if ("e" in v or "n" in v) else v for v in out]
+    return out
 
 
 _GO_LATIN1_SPACE = frozenset("\t\n\v\f\r \x85\xa0")
@@ -1059,8 +1174,8 @@ def _csv_quoter(delimiter: str) -> Callable[[str], str]:
     return quote
 
 
-def encode_result(result: Result, dialect: Dialect, rows_per_piece: int = 512) -> Iterator[str]:
-    """The result as annotated CSV pieces; each piece ends at a row boundary."""
+def encode_result(result: Result, dialect: Dialect, rows_per_piece: int = 512, trailer: bool = True) -> Iterator[str]:
+    """The result as annotated CSV pieces, each ending at a row boundary; ``trailer``: the final CRLF."""
     quote = _csv_quoter(dialect.delimiter)
     sep = dialect.delimiter
     last_sig: Optional[tuple[tuple[str, str], ...]] = None
@@ -1074,7 +1189,8 @@ def encode_result(result: Result, dialect: Dialect, rows_per_piece: int = 512) -
             yield _schema_block(t, table_id, result.name, dialect, quote, empty)
         yield from _table_rows(t, table_id, result.name, dialect, quote, rows_per_piece)
         last_sig, last_empty = sig, empty
-    yield "\r\n"
+    if trailer:
+        yield "\r\n"
 
 
 def _join_row(fields: Iterable[str], sep: str) -> str:

@@ -1,7 +1,7 @@
 """The one shape every source yields, whatever the server API behind it."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import pyarrow as pa
@@ -36,8 +36,10 @@ class Plan:
     fields: dict[str, str | None]  # kind, or None where the server does not say up front
     first_ns: int
     last_ns: int
-    points: int
-    windows: tuple[Window, ...] = field(default=())
+
+    @property
+    def empty(self) -> bool:
+        return self.last_ns < self.first_ns
 
 
 class Source(Protocol):

@@ -20,7 +20,7 @@ import pyarrow as pa
 from .. import query
 from ..config import Settings
 from ..errors import ConnectorError, DataError, ParameterError, ServerRefused, ServerUnavailable, redact
-from ..timerange import Window, plan_windows
+from ..timerange import Window
 from .annotated_csv import read_rows
 from .base import ARROW_TYPES, Part, Plan
 from .http import read_body
@@ -96,7 +96,7 @@ class InfluxQLSource:
         if csv_answer:
             params.update(chunked="true", chunk_size=str(CHUNK_ROWS))
         headers = {"Accept": "application/csv" if csv_answer else "application/json",
-                   "Accept-Encoding": "gzip", **_auth_headers(self.settings.token)}
+                   **_auth_headers(self.settings.token)}
         try:
             response = pool_for(self.settings).request(
                 "POST", self.settings.url + "/query", fields=params, encode_multipart=False, headers=headers,
@@ -154,10 +154,9 @@ class InfluxQLSource:
         s, sel = self.settings, self.selection
         queries = [query.influxql_show("tags", sel), query.influxql_show("fields", sel),
                    query.influxql_edge_time(sel, s.start_ns, s.stop_ns, last=False),
-                   query.influxql_edge_time(sel, s.start_ns, s.stop_ns, last=True),
-                   query.influxql_point_count(sel, s.start_ns, s.stop_ns)]
+                   query.influxql_edge_time(sel, s.start_ns, s.stop_ns, last=True)]
         if not plan_only:
-            queries.append(query.influxql_window(sel, Window(s.start_ns, s.stop_ns)))
+            queries.append(self._window_query(Window(s.start_ns, s.stop_ns)))
         return queries
 
     def plan(self) -> Plan:
@@ -173,14 +172,9 @@ class InfluxQLSource:
         fields = dict(sorted(self._kinds.items()))
         first = self._edge(sel, last=False)
         if first is None:
-            return Plan(self._tags, fields, 0, -1, 0)
+            return Plan(self._tags, fields, 0, -1)
         last = self._edge(sel, last=True)
-        counts = [v for serie in self._series(query.influxql_point_count(sel, s.start_ns, s.stop_ns))
-                  for row in serie.get("values", []) for v in row[1:] if isinstance(v, int)]
-        selected = len(sel.fields) if sel.fields else max(1, len(fields))
-        rows = sum(counts) // max(1, selected)
-        last = first if last is None else last
-        return Plan(self._tags, fields, first, last, sum(counts), plan_windows(first, last, rows, s.window_ns))
+        return Plan(self._tags, fields, first, first if last is None else last)
 
     def _edge(self, sel: query.Selection, last: bool) -> int | None:
         s = self.settings
@@ -189,9 +183,20 @@ class InfluxQLSource:
                 return int(row[0])
         return None
 
+    def _window_query(self, window: Window) -> str:
+        """The window's SELECT, then a SHOW that must answer too: a CSV answer hides errors, so
+        a missing SHOW table is how a killed, timed-out or failed SELECT shows itself."""
+        return (query.influxql_window(self.selection, window, self._tags) + "; "
+                + query.influxql_show("fields", self.selection))
+
     def fetch(self, window: Window) -> list[Part]:
-        body = self._request(query.influxql_window(self.selection, window, self._tags), csv_answer=True)
-        return self.parse_csv(body)
+        body = self._request(self._window_query(window), csv_answer=True)
+        end = _completion_mark(body)
+        if end is None:
+            raise ServerUnavailable(
+                f"InfluxDB's answer for {window} ended before the query finished "
+                f"(it was killed, timed out or failed on the server)")
+        return self.parse_csv(body[:end])
 
     def parse_csv(self, body: bytes) -> list[Part]:
         """1.x CSV: name,tags,time, then the columns (fields and tags, sorted together)."""
@@ -232,3 +237,18 @@ def _line_end(body: bytes) -> int:
     while position >= 0 and body.count(b'"', 0, position) % 2:
         position = body.find(b"\n", position + 1)
     return position if position >= 0 else len(body)
+
+
+_MARK = b"name,tags,fieldKey,fieldType\n"
+
+
+def _completion_mark(body: bytes) -> int | None:
+    """Where the trailing SHOW FIELD KEYS table starts (outside quotes), or None."""
+    if body.startswith(_MARK):
+        return 0
+    position = body.rfind(b"\n\n" + _MARK)
+    while position >= 0:
+        if body.count(b'"', 0, position) % 2 == 0:
+            return position + 1
+        position = body.rfind(b"\n\n" + _MARK, 0, position)
+    return None

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Make a fresh machine ready: a project virtualenv with every Python dependency, and
+# Debian's influxdb package (a real InfluxDB 1.x for the tests and the demo).
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+
+if ! command -v influxd >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[bootstrap] installing Debian's influxdb package (InfluxDB 1.x)" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null
+    # The package may start a system service; the tests and the demo start their own.
+    (service influxdb stop >/dev/null 2>&1 || true)
+  else
+    echo "[bootstrap] influxd not found and cannot apt-get install influxdb (not root?)" >&2
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[bootstrap] creating $VENV" >&2
+  python3 -m venv "$VENV"
+fi
+stamp="$VENV/.requirements.sha"
+want="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "[bootstrap] installing Python dependencies into $VENV" >&2
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  echo "$want" > "$stamp"
+fi
