@@ -22,6 +22,9 @@ SECRET_ENV = {
 }
 FORMATS = {".csv.gz": "csv.gz", ".csv": "csv", ".parquet": "parquet"}
 DEFAULT_WORKDIR = "/cnvrg"
+# library.yaml lists one value per option (several values would make a cnvrg flow run a
+# grid of them); the choices live here and in the descriptions.
+API_CHOICES = ("auto", "v2", "v1")
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def build_settings(
     time_col = _text(values, "time_col")
 
     api = (_text(values, "api") or "auto").strip().lower()
-    api_choices = next(a.values for a in arguments if a.key == "api")
+    api_choices = API_CHOICES
     if api not in api_choices:
         problems.append(f"api: {api!r} is not valid; valid values are: {', '.join(api_choices)}")
 

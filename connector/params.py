@@ -106,8 +106,6 @@ def build_parser(arguments: Sequence[Argument] | None = None) -> argparse.Argume
 def _add(group: argparse._ArgumentGroup, argument: Argument) -> None:
     if argument.required:
         suffix = " (required)"
-    elif argument.type == "categorical":
-        suffix = f" (one of {', '.join(argument.values)}; default {argument.default})"
     else:
         suffix = f" (default {argument.default})"
     group.add_argument(

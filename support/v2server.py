@@ -339,7 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- responses
     def _send_json(self, status: int, obj: Any, headers: Optional[dict[str, str]] = None) -> None:
-        data = json.dumps(obj).encode()
+        data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         if status >= 400:

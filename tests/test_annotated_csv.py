@@ -1,0 +1,76 @@
+"""Annotated CSV as InfluxDB 2.x writes it -> parts, including the traps in the format."""
+import pytest
+
+from connector.errors import DataError, ServerUnavailable
+from connector.sources.annotated_csv import parse_block, probe_tables, split_blocks
+
+PIVOTED = (
+    "#datatype,string,long,dateTime:RFC3339,string,double,string\r\n"
+    "#group,false,false,false,true,false,false\r\n"
+    "#default,_result,,,,,\r\n"
+    ",result,table,_time,unit,temp,note\r\n"
+    ",,0,2024-01-01T00:00:30Z,u1,1,\"a,b\"\r\n"
+    ",,0,2024-01-01T00:00:30.000000789Z,u1,,\"two\r\n\r\n#datatype,lines\"\r\n"
+    "\r\n"
+    "#datatype,string,long,dateTime:RFC3339,string,string,long\r\n"
+    "#group,false,false,false,true,true,false\r\n"
+    "#default,_result,,,,,\r\n"
+    ",result,table,_time,site,unit,count\r\n"
+    ",,1,2024-01-01T00:00:10Z,s1,u2,7\r\n"
+)
+
+
+def test_blocks_split_at_blank_lines_but_not_inside_quoted_values():
+    blocks = split_blocks(PIVOTED.encode())
+    assert len(blocks) == 2
+    assert blocks[1].startswith(b"#datatype,string,long,dateTime:RFC3339,string,string,long")
+
+
+def test_a_block_becomes_tags_fields_and_rows_with_the_servers_text():
+    first, second = (parse_block(b, typed=False) for b in split_blocks(PIVOTED.encode()))
+    assert first.tags == ("unit",) and first.fields == {"temp": "float", "note": "string"}
+    assert first.table.column("_time").cast("int64").to_pylist() == [1704067230000000000, 1704067230000000789]
+    assert first.table.column("temp").to_pylist() == ["1", None]
+    assert first.table.column("note").to_pylist() == ["a,b", "two\r\n\r\n#datatype,lines"]
+    assert second.tags == ("site", "unit") and second.fields == {"count": "int"}
+
+
+def test_typed_parse_for_parquet():
+    block = parse_block(split_blocks(PIVOTED.encode())[0], typed=True)
+    assert block.table.column("temp").to_pylist() == [1.0, None]
+
+
+def test_empty_answers_have_no_blocks():
+    assert split_blocks(b"\r\n") == []
+    assert split_blocks(b"") == []
+
+
+def test_not_annotated_csv_is_an_error():
+    with pytest.raises(DataError, match="not annotated CSV"):
+        split_blocks(b"<html>proxy error</html>\n")
+
+
+def test_an_error_table_after_data_fails_the_query():
+    body = (PIVOTED + "\r\n#datatype,string,string\r\n#group,true,true\r\n#default,,\r\n"
+            ",error,reference\r\n,\"query exceeded memory limit, aborted\",\r\n").encode()
+    blocks = split_blocks(body)
+    with pytest.raises(ServerUnavailable) as caught:
+        for block in blocks:
+            parse_block(block, typed=False)
+    assert str(caught.value) == ("the query failed while the server was answering: "
+                                 "query exceeded memory limit, aborted")
+
+
+def test_values_like_NA_or_null_stay_strings():
+    body = ("#datatype,string,long,dateTime:RFC3339,string\r\n#group,false,false,false,false\r\n"
+            "#default,_result,,,\r\n,result,table,_time,s\r\n,,0,2024-01-01T00:00:00Z,NA\r\n"
+            ",,0,2024-01-01T00:00:01Z,null\r\n,,0,2024-01-01T00:00:02Z,\"\"\r\n").encode()
+    part = parse_block(split_blocks(body)[0], typed=False)
+    assert part.table.column("s").to_pylist() == ["NA", "null", ""]
+
+
+def test_probe_tables_type_every_column():
+    body = ("#datatype,string,long,string\r\n#group,false,false,false\r\n#default,_result,,\r\n"
+            ",result,table,_value\r\n,,0,temp\r\n,,0,rpm\r\n").encode()
+    (table,) = probe_tables(body)
+    assert table.column("_value").to_pylist() == ["temp", "rpm"]

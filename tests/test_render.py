@@ -1,0 +1,73 @@
+"""Typed columns -> CSV text, checked value by value against Python and pandas."""
+import random
+import struct
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from connector import render
+
+
+def test_iso_time_is_nine_digits_utc_for_every_instant():
+    ns = np.array([0, -1, 1_704_067_230_000_000_789, -2_208_988_799_500_000_000, 951_782_400 * 10**9,
+                   9_223_372_036_854_775_806, -9_223_372_036_854_775_806], dtype=np.int64)
+    assert render.iso_time(ns).to_pylist() == [
+        "1970-01-01T00:00:00.000000000Z", "1969-12-31T23:59:59.999999999Z",
+        "2024-01-01T00:00:30.000000789Z", "1900-01-01T00:00:00.500000000Z",
+        "2000-02-29T00:00:00.000000000Z", "2262-04-11T23:47:16.854775806Z",
+        "1677-09-21T00:12:43.145224194Z"]
+
+
+def test_iso_time_agrees_with_pandas_on_random_instants():
+    rng = np.random.default_rng(3)
+    ns = rng.integers(-9_000_000_000_000_000_000, 9_000_000_000_000_000_000, size=20_000, dtype=np.int64)
+    expected = pd.to_datetime(ns, utc=True).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ours = render.iso_time(ns).to_pylist()
+    assert [o[:26] + "Z" for o in ours] == list(expected)  # pandas stops at microseconds
+    assert [int(o[20:29]) for o in ours] == list(ns % 10**9)
+    assert (pd.to_datetime(pd.Series(ours)).astype("int64").to_numpy() == ns).all()
+
+
+def test_iso_time_with_a_fixed_offset():
+    assert render.iso_time(np.array([0]), offset_s=5 * 3600 + 1800).to_pylist() == [
+        "1970-01-01T05:30:00.000000000+05:30"]
+
+
+def test_float_text_round_trips_and_keeps_whole_numbers_float():
+    assert render.float_text(pa.array([1.0, -0.0, 0.1, 1e20, 2.5, None])).to_pylist() == [
+        "1.0", "-0.0", "0.1", "1e+20", "2.5", None]
+    rng = random.Random(9)
+    values = [struct.unpack("d", rng.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(50_000)]
+    values = [v for v in values if v == v and abs(v) != float("inf")] + [5e-324, 1.7976931348623157e308]
+    texts = render.float_text(pa.array(values)).to_pylist()
+    assert all(float(t) == v for t, v in zip(texts, values))
+
+
+def test_float_text_fix_on_server_text():
+    server = pa.array(["1", "0.5", "100000000000000000000", "-0", "1e-07", None])
+    assert render.float_text_fix(server).to_pylist() == [
+        "1.0", "0.5", "100000000000000000000.0", "-0.0", "1e-07", None]
+
+
+def test_quoting_only_where_rfc_4180_needs_it():
+    values = pa.array(["plain", "a,b", 'say "hi"', "l1\nl2", "cr\r", " lead", "", None, "ünï"])
+    assert render.quoted_text(values).to_pylist() == [
+        "plain", '"a,b"', '"say ""hi"""', '"l1\nl2"', '"cr\r"', " lead", "", None, "ünï"]
+
+
+def test_rows_join_with_empty_cells_for_nulls():
+    rows = render.csv_rows([pa.array(["t1", "t2"]), pa.array(["a", None]), pa.array([None, "x"])])
+    assert render.rows_buffer(rows).to_pybytes() == b"t1,a,\nt2,,x\n"
+    assert render.rows_buffer(rows.slice(1)).to_pybytes() == b"t2,,x\n"
+
+
+def test_header_quotes_odd_names():
+    assert render.csv_header(["time", "a,b", 'q"'])  == b'time,"a,b","q"""\n'
+
+
+def test_value_text_for_each_type():
+    assert render.value_text(pa.array([1, -9223372036854775808])).to_pylist() == ["1", "-9223372036854775808"]
+    assert render.value_text(pa.array([True, False, None])).to_pylist() == ["true", "false", None]
+    assert render.value_text(pa.array(["a,b"])).to_pylist() == ['"a,b"']
