@@ -62,7 +62,8 @@ def _chunks(parts: list[Part], name: str, kind: pa.DataType) -> pa.ChunkedArray:
 def _sort_keys(parts: list[Part], tags: tuple[str, ...]) -> pa.Table:
     columns = {"_time": _chunks(parts, "_time", pa.int64())}
     for index, tag in enumerate(tags):
-        columns[f"t{index}"] = _chunks(parts, tag, pa.string())
+        # A tag's value is never empty in InfluxDB, so "" can stand for "no such tag" and sort first.
+        columns[f"t{index}"] = pc.fill_null(_chunks(parts, tag, pa.string()), "")
     return pa.table(columns)
 
 
@@ -73,10 +74,11 @@ def window_csv(parts: list[Part], tags: tuple[str, ...], fields: tuple[str, ...]
     rows = [_part_rows(p, tags, fields) for p in parts]
     keys = _sort_keys(parts, tags)
     times = keys.column("_time").to_numpy()
-    if len(parts) == 1 and (len(times) < 2 or bool(np.all(times[1:] >= times[:-1]))):
+    # One part whose times strictly increase is already in order (one series, or 1.x's merge
+    # without ties); equal times need the tag values to order them.
+    if len(parts) == 1 and (len(times) < 2 or bool(np.all(times[1:] > times[:-1]))):
         ordered = rows[0]
     else:
-        order = pc.sort_indices(
-            keys, sort_keys=[(name, "ascending") for name in keys.column_names], null_placement="at_start")
+        order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
         ordered = pa.chunked_array(rows).take(order).combine_chunks()
     return Rendered(render.rows_buffer(ordered), len(ordered), int(times.min()), int(times.max()))

@@ -138,9 +138,9 @@ def run(settings: Settings, source: Source | None = None, workers: int = 1) -> E
     source = source or open_source(settings)
     try:
         plan = source.plan()
+        fields, header = output_columns(settings, plan)
         if plan.empty:
             raise _no_data(settings)
-        fields, header = output_columns(settings, plan)
         log.info("exporting %s from %s, %s .. %s: %d tag and %d field column(s)",
                  settings.measurement, settings.bucket, format_rfc3339(plan.first_ns),
                  format_rfc3339(plan.last_ns), len(plan.tags), len(fields))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import gzip
+import itertools
 import json
 import re
 import signal
@@ -311,7 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _json_error(404, "not found", "path not found")
         except _ApiError as err:
             self._send_json(err.status, {"code": err.code, "message": err.message}, err.headers)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # the client went away
             self.close_connection = True
 
     def _read_body(self) -> bytes:
@@ -419,22 +420,28 @@ class _Handler(BaseHTTPRequestHandler):
         self._authorize()
         org = self._org(query)
         text, dialect = self._query_request(body)
-        use_gzip = "gzip" in self.headers.get("Accept-Encoding", "").lower()
-        cache_key = (org, text, json.dumps(dialect.__dict__, sort_keys=True, default=list), use_gzip)
-        cached = app.cached_answer(cache_key)
+        accepts_gzip = "gzip" in self.headers.get("Accept-Encoding", "").lower()
         cut, stall, error_table = app.faults.take_stream_faults()
-        if cached is not None and error_table is None:
-            return self._stream(iter([cached]), use_gzip=False, gzip_header=use_gzip, cut=cut, stall=stall)
+        key = (org, text, repr(dialect), accepts_gzip)
+        generation = app.storage.generation
+        use_cache = app.cache_answers and error_table is None
+        cached = app.answers.get(key, generation) if use_cache else None
+        if cached is not None:
+            self._stream(iter([cached[1]]), gzipped=cached[0], compress=False, cut=cut, stall=stall)
+            return
         try:
             result = evaluate(text, app.storage, time.time_ns())
         except FluxError as exc:
             raise _json_error(exc.status, exc.code, exc.message) from None
-        pieces: Iterator[str] = (encode_result(result, dialect, rows_per_piece=1, trailer=False) if error_table
-                                 else encode_result(result, dialect))
-        if error_table is not None:
-            pieces = _with_error_table(pieces, dialect, *error_table)
-        capture = app.capture_for(cache_key) if error_table is None else None
-        self._stream((p.encode("utf-8") for p in pieces), use_gzip, use_gzip, cut, stall, capture)
+        if error_table is None:
+            texts: Iterator[str] = encode_result(result, dialect)
+        else:
+            texts = _with_error_table(encode_result(result, dialect, rows_per_piece=1, trailer=False),
+                                      dialect, *error_table)
+        gzipped, pieces = _gzip_decision(accepts_gzip, app.gzip_min_bytes, (t.encode("utf-8") for t in texts))
+        capture: Optional[list[bytes]] = [] if use_cache else None
+        if self._stream(pieces, gzipped, gzipped, cut, stall, capture) and capture is not None:
+            app.answers.put(key, generation, gzipped, b"".join(capture))
 
     def _query_request(self, body: bytes) -> tuple[str, Dialect]:
         ctype = self.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
@@ -456,13 +463,13 @@ class _Handler(BaseHTTPRequestHandler):
         except FluxError as exc:
             raise _json_error(400, "invalid", exc.message) from None
 
-    def _stream(self, pieces: Iterable[bytes], use_gzip: bool, gzip_header: bool, cut: Optional[int],
-                stall: Optional[float], capture: Optional[list[bytes]] = None) -> None:
-        """Send a 200 chunked answer; apply cut/stall/throttle; capture for the cache."""
+    def _stream(self, pieces: Iterable[bytes], gzipped: bool, compress: bool, cut: Optional[int],
+                stall: Optional[float], capture: Optional[list[bytes]] = None) -> bool:
+        """Send a 200 chunked answer (cut, stall, throttle applied); True when sent whole."""
         self.send_response(200)
         self.send_header("Content-Type", "text/csv; charset=utf-8")
         self.send_header("Vary", "Accept-Encoding")
-        if gzip_header:
+        if gzipped:
             self.send_header("Content-Encoding", "gzip")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
@@ -471,18 +478,17 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(stall)
         sender = _ChunkSender(self.wfile, self.server.app.rate_limit_bytes_per_s, cut)
         try:
-            for chunk in _rechunk(_gzip_stream(pieces) if use_gzip else pieces, CHUNK_BYTES):
+            for chunk in _rechunk(_gzip_stream(pieces) if compress else pieces, CHUNK_BYTES):
                 if capture is not None:
                     capture.append(chunk)
                 if not sender.send(chunk):
                     self._abort_connection()
-                    return
+                    return False
             sender.finish()
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # the client went away
             self.close_connection = True
-            return
-        if capture is not None:
-            self.server.app.store_answer(capture)
+            return False
+        return True
 
     def _abort_connection(self) -> None:
         self.close_connection = True
@@ -502,6 +508,20 @@ def _with_error_table(pieces: Iterator[str], dialect: Dialect, after_bytes: int,
         yield piece
         sent += len(piece.encode("utf-8"))
     yield encode_error(message, dialect, written=sent > 0)
+
+
+def _gzip_decision(accepts: bool, min_bytes: int, pieces: Iterator[bytes]) -> tuple[bool, Iterator[bytes]]:
+    """Gzip when the client accepts it and the answer reaches ``min_bytes`` (peeked ahead)."""
+    if not accepts or min_bytes <= 0:
+        return accepts, pieces
+    head: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        head.append(piece)
+        size += len(piece)
+        if size >= min_bytes:
+            break
+    return size >= min_bytes, itertools.chain(head, pieces)
 
 
 def _gzip_stream(pieces: Iterable[bytes]) -> Iterator[bytes]:
@@ -564,6 +584,25 @@ class _HTTPServer(ThreadingHTTPServer):
 # --------------------------------------------------------------------------- public API
 
 
+class _AnswerCache:
+    """Encoded answers per (org, query, dialect, gzip), valid for one storage generation."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: dict[Any, tuple[int, bool, bytes]] = {}
+
+    def get(self, key: Any, generation: int) -> Optional[tuple[bool, bytes]]:
+        with self.lock:
+            hit = self.entries.get(key)
+        if hit is None or hit[0] != generation:
+            return None
+        return hit[1], hit[2]
+
+    def put(self, key: Any, generation: int, gzipped: bool, data: bytes) -> None:
+        with self.lock:
+            self.entries[key] = (generation, gzipped, data)
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     method: str
@@ -579,7 +618,7 @@ class V2Server:
                  gzip_min_bytes: int = 0, rate_limit_bytes_per_s: Optional[float] = None,
                  latency_s: float = 0.0, cache_answers: bool = False, port: int = 0) -> None:
         self.token, self.org, self.org_id = token, org, "0000000000000001"
-        self.gzip_min_bytes = gzip_min_bytes  # accepted for API compatibility; gzip follows Accept-Encoding
+        self.gzip_min_bytes = gzip_min_bytes  # gzip (when accepted) only answers at least this long
         self.rate_limit_bytes_per_s = rate_limit_bytes_per_s
         self.latency_s = latency_s
         self.cache_answers = cache_answers
@@ -587,8 +626,7 @@ class V2Server:
         self.faults = _Faults()
         self.requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
-        self._cache: dict[Any, tuple[int, bytes]] = {}
-        self._capture_keys: dict[int, tuple[Any, int]] = {}
+        self.answers = _AnswerCache()
         self._port = port
         self._httpd: Optional[_HTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -598,7 +636,8 @@ class V2Server:
         if self._httpd is None:
             self._httpd = _HTTPServer(("127.0.0.1", self._port), _Handler)
             self._httpd.app = self
-            self._thread = threading.Thread(target=self._httpd.serve_forever, name="v2server", daemon=True)
+            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name="v2server", daemon=True)
             self._thread.start()
         return self
 
@@ -675,26 +714,6 @@ class V2Server:
                 decoded = text
         with self._requests_lock:
             self.requests.append(RecordedRequest(method, path, query, decoded))
-
-    def cached_answer(self, key: Any) -> Optional[bytes]:
-        if not self.cache_answers:
-            return None
-        hit = self._cache.get(key)
-        if hit is None or hit[0] != self.storage.generation:
-            return None
-        return hit[1]
-
-    def capture_for(self, key: Any) -> Optional[list[bytes]]:
-        if not self.cache_answers:
-            return None
-        capture: list[bytes] = []
-        self._capture_keys[id(capture)] = (key, self.storage.generation)
-        return capture
-
-    def store_answer(self, capture: list[bytes]) -> None:
-        key, generation = self._capture_keys.pop(id(capture), (None, -1))
-        if key is not None and generation == self.storage.generation:
-            self._cache[key] = (generation, b"".join(capture))
 
 
 # --------------------------------------------------------------------------- CLI

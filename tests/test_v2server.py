@@ -447,7 +447,7 @@ def test_group_schema_collision(client):
 
 def test_hostile_string_matches_only_that_exact_name(client):
     hostile = 'x") or true //'
-    write(client, f'x\\")\\ or\\ true\\ //,unit=u1 v=1 {T0}\nx,unit=u1 v=2 {T0}\nother,unit=u1 v=3 {T0}')
+    write(client, f'x")\\ or\\ true\\ //,unit=u1 v=1 {T0}\nx,unit=u1 v=2 {T0}\nother,unit=u1 v=3 {T0}')
     escaped = hostile.replace("\\", "\\\\").replace('"', '\\"')
     tables = client.query_api().query(
         f'from(bucket: "test-bucket") {DAY} |> filter(fn: (r) => r._measurement == "{escaped}")')

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import DataError, ServerUnavailable
@@ -97,7 +98,19 @@ def parse_block(block: bytes, typed: bool) -> Part | None:
     for name, kind in fields.items():
         column_types[name] = ARROW_TYPES[kind] if typed else pa.string()
     table = read_rows(rows, _unique_names(header), column_types)
+    if b'"' in rows:
+        table = _undo_crlf_in_values(table, [*tags, *(f for f, k in fields.items() if k == "string")])
     return Part(tuple(tags), fields, table)
+
+
+def _undo_crlf_in_values(table: pa.Table, names: list[str]) -> pa.Table:
+    """InfluxDB writes CSV the way Go's csv.Writer does with UseCRLF: a line break inside a
+    quoted value goes out as CRLF too. Go's reader turns it back into LF; so do we."""
+    for name in names:
+        if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
+            index = table.column_names.index(name)
+            table = table.set_column(index, name, pc.replace_substring(table.column(name), "\r\n", "\n"))
+    return table
 
 
 def _unique_names(header: list[str]) -> list[str]:
