@@ -50,6 +50,11 @@ class Settings:
     rename: tuple[tuple[str, str], ...]
     window_ns: int | None
     verbose: bool
+    workers: int = 1
+    retries: int = 5
+    timeout_s: float = 300.0
+    verify_ssl: bool = True
+    ssl_ca_cert: str | None = None
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.public().items())
@@ -115,6 +120,23 @@ def _rename(text: str | None, problems: list[str]) -> tuple[tuple[str, str], ...
     if len(set(olds)) != len(olds):
         problems.append(f"rename: {text!r} renames a column twice")
     return tuple(pairs)
+
+
+def _number(raw: Mapping[str, Any], key: str, kind: type, low: float, high: float,
+            problems: list[str]) -> float | int | None:
+    text = _text(raw, key)
+    if text is None:
+        problems.append(f"{key} is required (a number from {low:g} to {high:g})")
+        return None
+    try:
+        value = kind(text.strip())
+    except ValueError:
+        problems.append(f"{key}: {text!r} is not {'a whole number' if kind is int else 'a number'}")
+        return None
+    if not low <= value <= high:
+        problems.append(f"{key}: {text!r} must be from {low:g} to {high:g}")
+        return None
+    return value
 
 
 def build_settings(
@@ -205,6 +227,18 @@ def build_settings(
     except ParameterError as exc:
         problems.append(str(exc))
 
+    workers = _number(values, "workers", int, 1, 16, problems)
+    retries = _number(values, "retries", int, 0, 100, problems)
+    timeout_s = _number(values, "timeout", float, 0.1, 86400.0, problems)
+    verify_ssl = True
+    try:
+        verify_ssl = parse_bool("verify_ssl", values.get("verify_ssl", "True"))
+    except ParameterError as exc:
+        problems.append(str(exc))
+    ssl_ca_cert = _text(values, "ssl_ca_cert")
+    if ssl_ca_cert is not None and not Path(ssl_ca_cert).expanduser().is_file():
+        problems.append(f"ssl_ca_cert: {ssl_ca_cert!r} is not a file")
+
     fields = _names(_text(values, "fields"), "fields", problems)
     rename = _rename(_text(values, "rename"), problems)
     dataset = _text(values, "cnvrg_dataset")
@@ -217,5 +251,7 @@ def build_settings(
         range_start=start_text, range_end=end_text, start_ns=start_ns, stop_ns=stop_ns,
         file_name=file_name, local_dir=local_dir, output_format=output_format or "csv",
         cnvrg_dataset=dataset.strip() if dataset else None, api=api, fields=fields,
-        rename=rename, window_ns=window_ns, verbose=verbose,
+        rename=rename, window_ns=window_ns, verbose=verbose, workers=int(workers or 1),
+        retries=int(retries if retries is not None else 5), timeout_s=float(timeout_s or 300.0),
+        verify_ssl=verify_ssl, ssl_ca_cert=str(Path(ssl_ca_cert).expanduser()) if ssl_ca_cert else None,
     )

@@ -16,6 +16,7 @@ from . import render
 from .assemble import window_csv
 from .config import Settings, build_settings
 from .errors import DataError, ParameterError
+from .retry import with_retries
 from .sink import AtomicCsv
 from .sources.base import Part, Plan, Source
 from .timerange import Window, WindowPlanner, format_rfc3339
@@ -105,7 +106,8 @@ def output_columns(settings: Settings, plan: Plan) -> tuple[tuple[str, ...], lis
     return fields, header
 
 
-def fetch_ahead(source: Source, planner: WindowPlanner, workers: int) -> Iterator[tuple[Window, list[Part]]]:
+def fetch_ahead(source: Source, planner: WindowPlanner, workers: int,
+                retries: int = 0) -> Iterator[tuple[Window, list[Part]]]:
     """Windows in order, with up to `workers` more being fetched in the background.
 
     Parsing happens in the fetching threads (Arrow releases the GIL), so download,
@@ -117,7 +119,8 @@ def fetch_ahead(source: Source, planner: WindowPlanner, workers: int) -> Iterato
         def submit() -> None:
             window = planner.next()
             if window is not None:
-                pending.append((window, pool.submit(source.fetch, window)))
+                pending.append((window, pool.submit(
+                    with_retries, lambda: source.fetch(window), retries, f"window {window}")))
 
         for _ in range(max(1, workers) + 1):
             submit()
@@ -133,11 +136,17 @@ def fetch_ahead(source: Source, planner: WindowPlanner, workers: int) -> Iterato
                 future.cancel()
 
 
-def run(settings: Settings, source: Source | None = None, workers: int = 1) -> ExportSummary:
+def run(settings: Settings, source: Source | None = None) -> ExportSummary:
     started = time.monotonic()
+    if not settings.verify_ssl:
+        import urllib3
+
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        log.warning("verify_ssl=False: the server's HTTPS certificate is NOT checked; anyone on the "
+                    "path could read the token and the data")
     source = source or open_source(settings)
     try:
-        plan = source.plan()
+        plan = with_retries(source.plan, settings.retries, "planning the export")
         fields, header = output_columns(settings, plan)
         if plan.empty:
             raise _no_data(settings)
@@ -150,7 +159,7 @@ def run(settings: Settings, source: Source | None = None, workers: int = 1) -> E
         first = last = None
         with AtomicCsv(settings.output_path, compress=settings.output_format == "csv.gz") as sink:
             sink.write(render.csv_header(header))
-            for windows, (window, parts) in enumerate(fetch_ahead(source, planner, workers), 1):
+            for windows, (window, parts) in enumerate(fetch_ahead(source, planner, settings.workers, settings.retries), 1):
                 rendered = window_csv(parts, plan.tags, fields)
                 sink.write(rendered.data)
                 rows += rendered.rows

@@ -19,10 +19,10 @@ LIBRARY_YAML = Path(__file__).resolve().parent.parent / "library.yaml"
 
 # Presentation only: how --help groups the parameters. A key missing here lands in "other".
 HELP_GROUPS: dict[str, tuple[str, ...]] = {
-    "connection": ("url", "token", "org", "bucket", "api"),
+    "connection": ("url", "token", "org", "bucket", "api", "verify_ssl", "ssl_ca_cert", "timeout", "retries"),
     "what to export": ("measurement", "fields", "range_start", "range_end", "window"),
     "output": ("time_col", "rename", "file_name", "local_dir", "cnvrg_dataset"),
-    "run": ("verbose",),
+    "run": ("workers", "verbose"),
 }
 
 _TRUE = {"true", "1", "yes", "y", "on"}

@@ -33,7 +33,7 @@ import datetime as _dt
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import repeat
 from typing import Any, Optional, Protocol
@@ -436,6 +436,8 @@ class _Parser:
             self.next()
             return Literal("bool", tok.value == "true")
         column = self.member(param)
+        if column in ("_value", "_time", "_start", "_stop"):
+            raise _unsupported(f"filtering on {column} (only _measurement, _field and tags)")
         op_tok = self.next()
         if op_tok.kind != "OP" or op_tok.value not in ("==", "!="):
             raise _unsupported(f"comparison operator {op_tok.value!r} in filter")

@@ -31,7 +31,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 from urllib.parse import parse_qs, urlsplit
 
 from support.flux_subset import (
@@ -270,6 +270,7 @@ def _json_error(status: int, code: str, message: str) -> _ApiError:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    streaming = False  # set once a 200 answer has started (errors then cut the stream)
     server: "_HTTPServer"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
@@ -295,11 +296,12 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        self.streaming = False
         try:
             body = self._read_body()
             app.record(method, url.path, query, self.headers, body)
             if url.path in ("/ping", "/health"):
-                return self._ping(method) if url.path == "/ping" else self._health()
+                return self._ping() if url.path == "/ping" else self._health()
             if app.latency_s:
                 time.sleep(app.latency_s)
             failure = app.faults.take_failure()
@@ -314,6 +316,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(err.status, {"code": err.code, "message": err.message}, err.headers)
         except OSError:  # the client went away
             self.close_connection = True
+        except Exception as exc:  # noqa: BLE001 - a server bug must still answer, never hang the client
+            if self.streaming:
+                self._abort_connection()
+            else:
+                self._send_json(500, {"code": "internal error", "message": f"test server bug: {exc!r}"})
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -352,7 +359,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def _ping(self, method: str) -> None:
+    def _ping(self) -> None:
         self.send_response(204)
         self.end_headers()
 
@@ -474,6 +481,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self.wfile.flush()
+        self.streaming = True
         if stall:
             time.sleep(stall)
         sender = _ChunkSender(self.wfile, self.server.app.rate_limit_bytes_per_s, cut)
@@ -603,12 +611,13 @@ class _AnswerCache:
             self.entries[key] = (generation, gzipped, data)
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
+class RecordedRequest(NamedTuple):
+    """One received request: (method, path, query-string dict, body as JSON, text or None)."""
+
     method: str
     path: str
     query: dict[str, str]
-    body: Any  # decoded JSON, text, or None
+    body: Any
 
 
 class V2Server:

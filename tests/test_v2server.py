@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import urllib3
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.flux_csv_parser import FluxQueryException
@@ -85,6 +87,28 @@ def test_times_are_rfc3339nano_as_go_writes_them(ns, text):
 
 
 # --------------------------------------------------------------------------- ping, health
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_float_text_is_exact_fixed_notation(value):
+    text = format_float(value)
+    assert float(text) == value and "e" not in text and "E" not in text
+    assert not ("." in text and text.endswith("0"))
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=30)
+
+
+@settings(max_examples=30, deadline=None)
+@given(_TEXT)
+def test_any_string_field_round_trips_like_go_csv(value):
+    with V2Server() as srv, InfluxDBClient(srv.url, "test-token", org="test-org") as c:
+        lp_value = value.replace("\\", "\\\\").replace('"', '\\"')
+        write(c, f'str v="{lp_value}" {T0}')
+        records = c.query_api().query(f'from(bucket: "test-bucket") {DAY}')[0].records
+    expected = value.replace("\r", "").replace("\n", "\r\n")  # Go csv.Writer{UseCRLF: true}
+    assert records[0].get_value() == (expected or None)  # "\r" alone is written as "" and read as null
 
 
 def test_ping_and_health(server, client):
@@ -344,6 +368,24 @@ def test_gzip_both_ways(server):
         assert gz_text == raw(plain, ENV)
 
 
+def test_gzip_min_bytes_keeps_small_answers_plain():
+    with V2Server(gzip_min_bytes=2_000) as srv, InfluxDBClient(
+            srv.url, "test-token", org="test-org", enable_gzip=True) as gz:
+        write(gz, PIVOT_LP)
+        small = gz.query_api().query_raw(ENV)
+        assert "Content-Encoding" not in small.headers and small.data.startswith(b"#datatype")
+        srv.load_points("test-bucket", "env", {"unit": "u9"}, "temp", range(T0, T0 + 100), [1.0] * 100, "float")
+        big = gz.query_api().query_raw(ENV)
+        assert big.headers["Content-Encoding"] == "gzip" and big.data.count(b"\r\n") > 100
+
+
+def test_query_csv_rows(client):
+    write(client, PIVOT_LP)
+    rows = list(client.query_api().query_csv(ENV + ' |> filter(fn: (r) => r.unit == "u2")'))
+    assert rows[3:5] == [["", "result", "table", "_start", "_stop", "_time", "_value", "_field", "_measurement", "unit"],
+                         ["", "", "0", START, STOP, "2024-01-01T00:00:00Z", "-3.25", "temp", "env", "u2"]]
+
+
 def _raw_http(server: V2Server, body: bytes, timeout: float = 5.0) -> bytes:
     """POST a query over a bare socket and return every byte the server sent."""
     req = (b"POST /api/v2/query?org=test-org HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
@@ -413,6 +455,10 @@ def test_error_bodies(server, client):
         raw(client, f'from(bucket: "test-bucket") {DAY} |> map(fn: (r) => r)')
     status, body = api_error(exc.value)
     assert status == 400 and body["code"] == "invalid"
+    with pytest.raises(ApiException) as exc:
+        raw(client, 'from(bucket: "test-bucket") |> range(start: 2024-01-02T00:00:00Z, stop: 2024-01-01T00:00:00Z)')
+    assert api_error(exc.value) == (400, {
+        "code": "invalid", "message": "error in building plan while starting program: cannot query an empty range"})
     with pytest.raises(ApiException) as exc:
         raw(client, 'from(bucket: "test-bucket")')
     assert api_error(exc.value)[1]["message"].startswith('cannot submit unbounded read to "test-bucket"')

@@ -16,10 +16,9 @@ from ..errors import ConnectorError, DataError, ServerRefused, ServerUnavailable
 from ..timerange import Window
 from .annotated_csv import parse_block, probe_tables, split_blocks
 from .base import Part, Plan
-from .http import read_body
+from .http import read_body, unreachable
 
 log = logging.getLogger("connector")
-TIMEOUT_MS = 300_000
 
 
 class FluxSource:
@@ -37,9 +36,10 @@ class FluxSource:
         if self._client is None:
             from influxdb_client import InfluxDBClient  # costs ~0.5 s: only on this path
 
+            s = self.settings
             self._client = InfluxDBClient(
-                url=self.settings.url, token=self.settings.token, org=self.settings.org,
-                timeout=TIMEOUT_MS, enable_gzip=False,
+                url=s.url, token=s.token, org=s.org, timeout=int(s.timeout_s * 1000), enable_gzip=False,
+                verify_ssl=s.verify_ssl, ssl_ca_cert=s.ssl_ca_cert, retries=False,
             )
         return self._client.query_api()
 
@@ -73,10 +73,8 @@ class FluxSource:
                                exc.headers, self.settings) from None
         except (u3.MaxRetryError, u3.NewConnectionError, u3.TimeoutError, u3.ProtocolError,
                 ConnectionError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise ServerUnavailable(
-                f"cannot reach InfluxDB at {self.settings.url}: {redact(str(reason), self.settings.token)}"
-            ) from None
+            s = self.settings
+            raise unreachable(s.url, exc, s.timeout_s, s.token) from None
 
     def _tables(self, flux: str) -> list[Part]:
         parts = []

@@ -19,7 +19,10 @@ def read_body(response) -> bytes:
     try:
         for piece in response.stream(READ_SIZE, decode_content=True):
             pieces.append(piece)
-    except (u3.ProtocolError, u3.DecodeError, u3.ReadTimeoutError) as exc:
+    except u3.ReadTimeoutError:
+        raise ServerUnavailable("the server stopped sending its answer and the read timed out "
+                                "(see the timeout parameter)") from None
+    except (u3.ProtocolError, u3.DecodeError) as exc:
         raise ServerUnavailable(f"the server's answer was cut off: {exc}") from None
     body = b"".join(pieces)
     expected = response.headers.get("Content-Length")
@@ -29,3 +32,15 @@ def read_body(response) -> bytes:
     if body and not body.endswith(b"\n"):
         raise ServerUnavailable("the server's answer was cut off mid-line")
     return body
+
+
+def unreachable(url: str, exc: BaseException, timeout_s: float, token: str) -> ServerUnavailable:
+    """One message for every way a request can fail before the server answers."""
+    import urllib3.exceptions as u3
+
+    from ..errors import redact
+
+    reason = getattr(exc, "reason", None) or exc
+    if isinstance(reason, (u3.TimeoutError, TimeoutError)):
+        return ServerUnavailable(f"InfluxDB at {url} did not answer within {timeout_s:g} s (timeout)")
+    return ServerUnavailable(f"cannot reach InfluxDB at {url}: {redact(str(reason), token)}")

@@ -23,29 +23,34 @@ from ..errors import ConnectorError, DataError, ParameterError, ServerRefused, S
 from ..timerange import Window
 from .annotated_csv import read_rows
 from .base import ARROW_TYPES, Part, Plan
-from .http import read_body
+from .http import read_body, unreachable
 
 log = logging.getLogger("connector")
-TIMEOUT_S = 300.0
 CHUNK_ROWS = 50_000
 _KIND_OF = {"float": "float", "integer": "int", "unsigned": "uint", "boolean": "bool", "string": "string"}
-_pools: dict[tuple[str, bool], Any] = {}
+_pools: dict[tuple, Any] = {}
 _pools_lock = threading.Lock()
 
 
 def pool_for(settings: Settings):
-    """One urllib3 pool per URL, verifying certificates (certifi's CA bundle)."""
+    """One urllib3 pool per (URL, TLS settings); certificates verified unless opted out."""
     import urllib3
 
-    key = (settings.url, True)
+    key = (settings.url, settings.verify_ssl, settings.ssl_ca_cert)
     with _pools_lock:
         if key not in _pools:
-            try:
-                import certifi
+            if not settings.verify_ssl:
+                _pools[key] = urllib3.PoolManager(maxsize=16, cert_reqs="CERT_NONE")
+            else:
+                ca_certs = settings.ssl_ca_cert
+                if ca_certs is None:
+                    try:
+                        import certifi
 
-                _pools[key] = urllib3.PoolManager(maxsize=8, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
-            except ImportError:
-                _pools[key] = urllib3.PoolManager(maxsize=8)
+                        ca_certs = certifi.where()
+                    except ImportError:
+                        ca_certs = None
+                _pools[key] = urllib3.PoolManager(maxsize=16, cert_reqs="CERT_REQUIRED", ca_certs=ca_certs)
         return _pools[key]
 
 
@@ -100,12 +105,12 @@ class InfluxQLSource:
         try:
             response = pool_for(self.settings).request(
                 "POST", self.settings.url + "/query", fields=params, encode_multipart=False, headers=headers,
-                preload_content=False, timeout=urllib3.Timeout(connect=30.0, read=TIMEOUT_S), retries=False,
+                preload_content=False, retries=False,
+                timeout=urllib3.Timeout(connect=self.settings.timeout_s, read=self.settings.timeout_s),
             )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise ServerUnavailable(
-                f"cannot reach InfluxDB at {self.settings.url}: {redact(str(reason), self.settings.token)}") from None
+            s = self.settings
+            raise unreachable(s.url, exc, s.timeout_s, s.token) from None
         try:
             if response.status != 200:
                 raise self._refusal(response)
