@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import render
-from .sources.base import Part
+from .sources.base import TIME_COLUMN, Part
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def _text_column(part: Part, name: str, is_tag: bool, count: int) -> pa.Array:
 
 def _part_rows(part: Part, tags: tuple[str, ...], fields: tuple[str, ...]) -> pa.Array:
     count = part.table.num_rows
-    columns = [render.iso_time(part.table.column("_time"))]
+    columns = [render.iso_time(part.table.column(TIME_COLUMN))]
     columns += [_text_column(part, tag, True, count) for tag in tags]
     columns += [_text_column(part, field, False, count) for field in fields]
     return render.csv_rows(columns)
@@ -60,7 +60,7 @@ def _chunks(parts: list[Part], name: str, kind: pa.DataType) -> pa.ChunkedArray:
 
 
 def _sort_keys(parts: list[Part], tags: tuple[str, ...]) -> pa.Table:
-    columns = {"_time": _chunks(parts, "_time", pa.int64())}
+    columns = {"time": _chunks(parts, TIME_COLUMN, pa.int64())}
     for index, tag in enumerate(tags):
         # A tag's value is never empty in InfluxDB, so "" can stand for "no such tag" and sort first.
         columns[f"t{index}"] = pc.fill_null(_chunks(parts, tag, pa.string()), "")
@@ -73,7 +73,7 @@ def window_csv(parts: list[Part], tags: tuple[str, ...], fields: tuple[str, ...]
         return Rendered(b"", 0, None, None)
     rows = [_part_rows(p, tags, fields) for p in parts]
     keys = _sort_keys(parts, tags)
-    times = keys.column("_time").to_numpy()
+    times = keys.column("time").to_numpy()
     # One part whose times strictly increase is already in order (one series, or 1.x's merge
     # without ties); equal times need the tag values to order them.
     if len(parts) == 1 and (len(times) < 2 or bool(np.all(times[1:] > times[:-1]))):

@@ -221,33 +221,47 @@ class _Failure:
     times: int
     retry_after: Optional[float]
     body: Optional[Any]
+    match: Optional[str]
+
+
+def _matches(match: Optional[str], query_text: Optional[str]) -> bool:
+    """No filter: any API request; a filter: only a query whose Flux text contains it."""
+    return match is None or (query_text is not None and match in query_text)
 
 
 class _Faults:
-    """One-shot fault hooks, consumed by the next matching requests."""
+    """One-shot fault hooks, each consumed by the next request it matches."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.failures: list[_Failure] = []
-        self.cut_after: Optional[int] = None
-        self.stall_s: Optional[float] = None
-        self.error_table: Optional[tuple[int, str]] = None
+        self.stream: dict[str, tuple[Any, Optional[str]]] = {}  # kind -> (argument, match)
 
-    def take_failure(self) -> Optional[_Failure]:
+    def add_failure(self, failure: _Failure) -> None:
         with self.lock:
-            if not self.failures:
-                return None
-            f = self.failures[0]
-            f.times -= 1
-            if f.times <= 0:
-                self.failures.pop(0)
-            return f
+            self.failures.append(failure)
 
-    def take_stream_faults(self) -> tuple[Optional[int], Optional[float], Optional[tuple[int, str]]]:
+    def add_stream_fault(self, kind: str, argument: Any, match: Optional[str]) -> None:
         with self.lock:
-            faults = (self.cut_after, self.stall_s, self.error_table)
-            self.cut_after = self.stall_s = self.error_table = None
-            return faults
+            self.stream[kind] = (argument, match)
+
+    def take_failure(self, query_text: Optional[str]) -> Optional[_Failure]:
+        with self.lock:
+            for i, f in enumerate(self.failures):
+                if _matches(f.match, query_text):
+                    f.times -= 1
+                    if f.times <= 0:
+                        self.failures.pop(i)
+                    return f
+            return None
+
+    def take_stream_faults(self, query_text: str) -> dict[str, Any]:
+        """The cut/stall/error_table faults this query triggers (and consumes)."""
+        with self.lock:
+            hits = {kind: arg for kind, (arg, match) in self.stream.items() if _matches(match, query_text)}
+            for kind in hits:
+                del self.stream[kind]
+            return hits
 
 
 _DEFAULT_FAILURE_CODES = {400: "invalid", 401: "unauthorized", 404: "not found", 413: "request too large",
@@ -304,7 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._ping() if url.path == "/ping" else self._health()
             if app.latency_s:
                 time.sleep(app.latency_s)
-            failure = app.faults.take_failure()
+            failure = app.faults.take_failure(_query_text(url.path, body))
             if failure is not None:
                 raise self._failure_error(failure)
             if url.path == "/api/v2/write" and method == "POST":
@@ -428,7 +442,8 @@ class _Handler(BaseHTTPRequestHandler):
         org = self._org(query)
         text, dialect = self._query_request(body)
         accepts_gzip = "gzip" in self.headers.get("Accept-Encoding", "").lower()
-        cut, stall, error_table = app.faults.take_stream_faults()
+        faults = app.faults.take_stream_faults(text)
+        cut, stall, error_table = faults.get("cut"), faults.get("stall"), faults.get("error_table")
         key = (org, text, repr(dialect), accepts_gzip)
         generation = app.storage.generation
         use_cache = app.cache_answers and error_table is None
@@ -505,6 +520,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def _query_text(path: str, body: bytes) -> Optional[str]:
+    """The Flux text of a query request (for fault matching), else None."""
+    if path != "/api/v2/query":
+        return None
+    try:
+        req = json.loads(body)
+        return req.get("query") if isinstance(req, dict) else None
+    except ValueError:
+        return body.decode("utf-8", "replace")
 
 
 def _with_error_table(pieces: Iterator[str], dialect: Dialect, after_bytes: int, message: str) -> Iterator[str]:
@@ -687,25 +713,23 @@ class V2Server:
             raise FieldTypeConflict(f"{error} dropped={dropped}")
 
     # -- fault injection
-    def fail_next(self, status: int, times: int = 1, retry_after: Optional[float] = None, body: Any = None) -> None:
-        """The next ``times`` API requests answer ``status`` (JSON body; Retry-After if given)."""
-        with self.faults.lock:
-            self.faults.failures.append(_Failure(status, times, retry_after, body))
+    def fail_next(self, status: int, times: int = 1, retry_after: Optional[float] = None, body: Any = None,
+                  match: Optional[str] = None) -> None:
+        """The next ``times`` API requests (only queries containing ``match``, if given) answer
+        ``status`` with a JSON body (``body``: a message or a {code, message} dict) and Retry-After."""
+        self.faults.add_failure(_Failure(status, times, retry_after, body, match))
 
-    def cut_next(self, after_bytes: int) -> None:
-        """The next query answer sends ``after_bytes`` body bytes, then the socket closes mid-chunk-stream."""
-        with self.faults.lock:
-            self.faults.cut_after = after_bytes
+    def cut_next(self, after_bytes: int, match: Optional[str] = None) -> None:
+        """The next query answer sends ``after_bytes`` body bytes, then closes the socket (no last chunk)."""
+        self.faults.add_stream_fault("cut", after_bytes, match)
 
-    def stall_next(self, seconds: float) -> None:
+    def stall_next(self, seconds: float, match: Optional[str] = None) -> None:
         """The next query answer sends its headers, then nothing for ``seconds``, then the body."""
-        with self.faults.lock:
-            self.faults.stall_s = seconds
+        self.faults.add_stream_fault("stall", seconds, match)
 
-    def error_table_next(self, after_bytes: int, message: str) -> None:
-        """The next query answer (200) ends, after some rows, with InfluxDB's mid-stream error table."""
-        with self.faults.lock:
-            self.faults.error_table = (after_bytes, message)
+    def error_table_next(self, after_bytes: int, message: str, match: Optional[str] = None) -> None:
+        """The next query answer (200) ends, after at least ``after_bytes`` of rows, with the error table."""
+        self.faults.add_stream_fault("error_table", (after_bytes, message), match)
 
     # -- bookkeeping used by the handler
     def record(self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes) -> None:

@@ -3,6 +3,7 @@ import pytest
 
 from connector.errors import DataError, ServerUnavailable
 from connector.sources.annotated_csv import parse_block, probe_tables, split_blocks
+from connector.sources.base import TIME_COLUMN
 
 PIVOTED = (
     "#datatype,string,long,dateTime:RFC3339,string,double,string\r\n"
@@ -29,7 +30,7 @@ def test_blocks_split_at_blank_lines_but_not_inside_quoted_values():
 def test_a_block_becomes_tags_fields_and_rows_with_the_servers_text():
     first, second = (parse_block(b, typed=False) for b in split_blocks(PIVOTED.encode()))
     assert first.tags == ("unit",) and first.fields == {"temp": "float", "note": "string"}
-    assert first.table.column("_time").cast("int64").to_pylist() == [1704067230000000000, 1704067230000000789]
+    assert first.table.column(TIME_COLUMN).cast("int64").to_pylist() == [1704067230000000000, 1704067230000000789]
     assert first.table.column("temp").to_pylist() == ["1", None]
     # Go's csv.Writer (UseCRLF) writes a line break inside a value as CRLF; it means LF.
     assert first.table.column("note").to_pylist() == ["a,b", "two\n\n#datatype,lines"]

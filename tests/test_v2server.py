@@ -538,6 +538,20 @@ def test_cut_next_closes_without_terminating_chunk(server, client):
     assert raw(client, ENV).endswith("\r\n\r\n")  # the next answer is whole again
 
 
+def test_faults_with_match_skip_other_queries(server, client):
+    write(client, PIVOT_LP)
+    server.cut_next(10, match="pivot(")
+    server.fail_next(503, match="count()")
+    whole = raw(client, ENV)  # neither matches: untouched
+    assert whole.endswith("\r\n\r\n")
+    with pytest.raises(ApiException) as exc:
+        raw(client, ENV + " |> count()")
+    assert exc.value.status == 503
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        client.query_api().query_raw(ENV + ' |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")').data
+    assert raw(client, ENV) == whole
+
+
 def test_stall_next_trips_the_client_read_timeout(server):
     with InfluxDBClient(server.url, "test-token", org="test-org", timeout=300) as c:
         write(c, PIVOT_LP)

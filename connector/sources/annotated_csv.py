@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import DataError, ServerUnavailable
-from .base import ARROW_TYPES, TIME_TYPE, Part
+from .base import ARROW_TYPES, TIME_COLUMN, TIME_TYPE, Part
 
 # Flux columns that never reach the output (dropped on the server when it can).
 META_COLUMNS = frozenset({"", "result", "table", "_start", "_stop", "_measurement", "_field", "_value"})
@@ -98,6 +98,7 @@ def parse_block(block: bytes, typed: bool) -> Part | None:
     for name, kind in fields.items():
         column_types[name] = ARROW_TYPES[kind] if typed else pa.string()
     table = read_rows(rows, _unique_names(header), column_types)
+    table = table.rename_columns([TIME_COLUMN if n == "_time" else n for n in table.column_names])
     if b'"' in rows:
         table = _undo_crlf_in_values(table, [*tags, *(f for f, k in fields.items() if k == "string")])
     return Part(tuple(tags), fields, table)

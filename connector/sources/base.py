@@ -9,6 +9,9 @@ import pyarrow as pa
 from ..timerange import Window
 
 TIME_TYPE = pa.timestamp("ns", tz="UTC")
+# The time column's name inside a Part: no InfluxDB name can start with NUL, so no tag or
+# field (1.x allows a field called "_time") can collide with it.
+TIME_COLUMN = "\x00time"
 ARROW_TYPES = {
     "float": pa.float64(), "int": pa.int64(), "uint": pa.uint64(), "bool": pa.bool_(), "string": pa.string(),
 }
@@ -17,7 +20,7 @@ FIELD_KINDS = tuple(ARROW_TYPES)
 
 @dataclass(frozen=True)
 class Part:
-    """Rows of one window that share columns: `_time` (ns), tags (string), fields.
+    """Rows of one window that share columns: TIME_COLUMN (ns), tags (string), fields.
 
     Fields are kept as the server's text for CSV output (nothing is parsed twice) or
     typed for Parquet; `fields` says each field's kind either way.

@@ -22,7 +22,7 @@ from ..config import Settings
 from ..errors import ConnectorError, DataError, ParameterError, ServerRefused, ServerUnavailable, redact
 from ..timerange import Window
 from .annotated_csv import read_rows
-from .base import ARROW_TYPES, Part, Plan
+from .base import TIME_COLUMN, Part, Plan
 from .http import read_body, unreachable
 
 log = logging.getLogger("connector")
@@ -232,7 +232,7 @@ class InfluxQLSource:
                 raise ServerUnavailable(f"the query failed while the server was answering: {tail}") from None
             raise
         names = {f"c{i}": name for i, name in enumerate(header)}
-        renamed = table.rename_columns(["_time" if c == "c2" else names[c] for c in table.column_names])
+        renamed = table.rename_columns([TIME_COLUMN if c == "c2" else names[c] for c in table.column_names])
         return [Part(tuple(tags), fields, renamed)]
 
 
