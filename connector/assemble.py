@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import render
+from .columns import Layout
 from .sources.base import TIME_COLUMN, Part
 
 
@@ -40,9 +41,11 @@ def _text_column(part: Part, name: str, is_tag: bool, count: int) -> pa.Array:
     return render.value_text(column)
 
 
-def _part_rows(part: Part, tags: tuple[str, ...], fields: tuple[str, ...]) -> pa.Array:
+def _part_rows(part: Part, layout: Layout) -> pa.Array:
     count = part.table.num_rows
-    columns = [render.iso_time(part.table.column(TIME_COLUMN))]
+    tags, fields = layout.tags, layout.fields
+    time_text = render.time_text(part.table.column(TIME_COLUMN), layout.time_format, layout.timezone)
+    columns = [] if time_text is None else [time_text]
     columns += [_text_column(part, tag, True, count) for tag in tags]
     columns += [_text_column(part, field, False, count) for field in fields]
     return render.csv_rows(columns)
@@ -67,12 +70,12 @@ def _sort_keys(parts: list[Part], tags: tuple[str, ...]) -> pa.Table:
     return pa.table(columns)
 
 
-def window_csv(parts: list[Part], tags: tuple[str, ...], fields: tuple[str, ...]) -> Rendered:
+def window_csv(parts: list[Part], layout: Layout) -> Rendered:
     parts = [p for p in parts if p.table.num_rows]
     if not parts:
         return Rendered(b"", 0, None, None)
-    rows = [_part_rows(p, tags, fields) for p in parts]
-    keys = _sort_keys(parts, tags)
+    rows = [_part_rows(p, layout) for p in parts]
+    keys = _sort_keys(parts, layout.sort_tags)
     times = keys.column("time").to_numpy()
     # One part whose times strictly increase is already in order (one series, or 1.x's merge
     # without ties); equal times need the tag values to order them.

@@ -28,7 +28,9 @@ class _Redact(logging.Filter):
 
 
 def _setup_logging(verbose: bool, secrets: list[str]) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    # Logs go to stdout with the summary; stderr carries only the one error line (and, with
+    # --verbose, its traceback), so a failure is exactly one line there.
+    handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("[influxdb-connector] %(message)s"))
     handler.addFilter(_Redact(secrets))
     log.handlers[:] = [handler]
@@ -61,8 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw = parse_cli(argv)
         settings = build_settings(raw)
         secrets.append(settings.token)
-        from .export import run
+        from .export import dry_run_text, run
         from .publish import publish
+
+        if settings.dry_run:
+            print(redact(dry_run_text(settings), *secrets), flush=True)
+            return 0
 
         summary = run(settings)
         print(summary.line(), flush=True)

@@ -25,6 +25,7 @@ DEFAULT_WORKDIR = "/cnvrg"
 # library.yaml lists one value per option (several values would make a cnvrg flow run a
 # grid of them); the choices live here and in the descriptions.
 API_CHOICES = ("auto", "v2", "v1")
+TIME_FORMATS = ("iso", "epoch_ns", "epoch_ms", "epoch_s", "none")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class Settings:
     timeout_s: float = 300.0
     verify_ssl: bool = True
     ssl_ca_cert: str | None = None
+    tags: tuple[str, ...] | None = None
+    tag_filter: tuple[tuple[str, str], ...] = ()
+    time_format: str = "iso"
+    timezone: str = "UTC"
+    dry_run: bool = False
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.public().items())
@@ -82,6 +88,19 @@ def _text(raw: Mapping[str, Any], key: str) -> str | None:
 
 
 def _secret(raw: Mapping[str, Any], key: str, environ: Mapping[str, str], problems: list[str]) -> str | None:
+    """The value, or the environment variable for `Secret`; surrounding white space (a pasted
+    newline) is dropped, and a control character inside is an error that does not show it."""
+    value = _secret_value(raw, key, environ, problems)
+    if value is None:
+        return None
+    value = value.strip()
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        problems.append(f"{key} contains a line break or another control character; check how it was pasted")
+        return None
+    return value
+
+
+def _secret_value(raw: Mapping[str, Any], key: str, environ: Mapping[str, str], problems: list[str]) -> str | None:
     value = _text(raw, key)
     if value is not None and value.strip().lower() == "secret":
         variable = SECRET_ENV[key]
@@ -119,6 +138,19 @@ def _rename(text: str | None, problems: list[str]) -> tuple[tuple[str, str], ...
     olds = [old for old, _ in pairs]
     if len(set(olds)) != len(olds):
         problems.append(f"rename: {text!r} renames a column twice")
+    return tuple(pairs)
+
+
+def _tag_filter(text: str | None, problems: list[str]) -> tuple[tuple[str, str], ...]:
+    if text is None or text.strip() == "":
+        return ()
+    pairs = []
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or value == "":
+            problems.append(f"tag_filter: {part!r} is not key=value; use e.g. unit=unit-01,site=plant-a")
+            return ()
+        pairs.append((key.strip(), value))
     return tuple(pairs)
 
 
@@ -240,6 +272,23 @@ def build_settings(
         problems.append(f"ssl_ca_cert: {ssl_ca_cert!r} is not a file")
 
     fields = _names(_text(values, "fields"), "fields", problems)
+    tags = _names(_text(values, "tags"), "tags", problems)
+    tag_filter = _tag_filter(_text(values, "tag_filter"), problems)
+    time_format = (_text(values, "time_format") or "iso").strip().lower()
+    if time_format not in TIME_FORMATS:
+        problems.append(f"time_format: {time_format!r} is not valid; valid values are: {', '.join(TIME_FORMATS)}")
+    timezone = (_text(values, "timezone") or "UTC").strip()
+    try:
+        from .render import zone_offsets
+
+        zone_offsets(timezone, [0])
+    except ValueError as exc:
+        problems.append(f"timezone: {exc}")
+    dry_run = False
+    try:
+        dry_run = parse_bool("dry_run", values.get("dry_run", "False"))
+    except ParameterError as exc:
+        problems.append(str(exc))
     rename = _rename(_text(values, "rename"), problems)
     dataset = _text(values, "cnvrg_dataset")
 
@@ -254,4 +303,5 @@ def build_settings(
         rename=rename, window_ns=window_ns, verbose=verbose, workers=int(workers or 1),
         retries=int(retries if retries is not None else 5), timeout_s=float(timeout_s or 300.0),
         verify_ssl=verify_ssl, ssl_ca_cert=str(Path(ssl_ca_cert).expanduser()) if ssl_ca_cert else None,
+        tags=tags, tag_filter=tag_filter, time_format=time_format, timezone=timezone, dry_run=dry_run,
     )

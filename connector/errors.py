@@ -66,7 +66,7 @@ def redact(text: str, *secrets: str | None) -> str:
     for secret in secrets:
         if not secret:
             continue
-        text = text.replace(secret, "***")
+        text = text.replace(secret, "***").replace(repr(secret)[1:-1], "***")
         if ":" in secret:
             password = secret.split(":", 1)[1]
             if len(password) >= 3:

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from . import render
 from .assemble import window_csv
+from .columns import output_columns
 from .config import Settings, build_settings
 from .errors import DataError, ParameterError
 from .retry import with_retries
@@ -77,33 +78,23 @@ def open_source(settings: Settings) -> Source:
     return FluxSource(settings)
 
 
-def output_columns(settings: Settings, plan: Plan) -> tuple[tuple[str, ...], list[str]]:
-    """The fields to export and the header (time, tags, fields, renamed); clashes are errors."""
-    if settings.fields is not None:
-        missing = [f for f in settings.fields if f not in plan.fields]
-        if missing:
-            raise ParameterError(
-                f"fields: {', '.join(map(repr, missing))} not in measurement {settings.measurement!r} "
-                f"(its fields: {', '.join(sorted(plan.fields)) or 'none'})")
-        fields = tuple(sorted(settings.fields))
-    else:
-        fields = tuple(sorted(plan.fields))
-    clash = sorted(set(plan.tags) & set(fields))
-    if clash:
-        raise DataError(f"{', '.join(map(repr, clash))} is both a tag and a field; export it with fields= "
-                        f"excluding one of them")
-    names = [settings.time_col, *plan.tags, *fields]
-    renames = dict(settings.rename)
-    unknown = [old for old in renames if old not in names]
-    if unknown:
-        raise ParameterError(f"rename: {', '.join(map(repr, unknown))} is not an output column "
-                             f"(columns: {', '.join(names)})")
-    header = [renames.get(name, name) for name in names]
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise ParameterError(f"output column {', '.join(map(repr, duplicates))} appears twice; "
-                             f"change time_col or use rename")
-    return fields, header
+def dry_run_text(settings: Settings) -> str:
+    """What a run would do: the resolved settings (token masked) and the exact queries."""
+    import json
+
+    from .sources.flux import FluxSource
+    from .sources.influxql import InfluxQLSource
+
+    lines = ["settings:", json.dumps(settings.public(), indent=2, sort_keys=True, default=str)]
+    apis = ["v2", "v1"] if settings.api == "auto" else [settings.api]
+    for api in apis:
+        source = FluxSource(settings) if api == "v2" else InfluxQLSource(settings)
+        label = {"v2": "2.x (Flux)", "v1": "1.x (InfluxQL)"}[api]
+        if settings.api == "auto":
+            label += ", if /ping says so"
+        lines.append(f"queries, {label}; the last one runs once per time window, with that window's bounds:")
+        lines += [f"--- {number}\n{text}" for number, text in enumerate(source.describe(), 1)]
+    return "\n".join(lines)
 
 
 def fetch_ahead(source: Source, planner: WindowPlanner, workers: int,
@@ -147,12 +138,12 @@ def run(settings: Settings, source: Source | None = None) -> ExportSummary:
     source = source or open_source(settings)
     try:
         plan = with_retries(source.plan, settings.retries, "planning the export")
-        fields, header = output_columns(settings, plan)
+        layout, header = output_columns(settings, plan)
         if plan.empty:
             raise _no_data(settings)
         log.info("exporting %s from %s, %s .. %s: %d tag and %d field column(s)",
                  settings.measurement, settings.bucket, format_rfc3339(plan.first_ns),
-                 format_rfc3339(plan.last_ns), len(plan.tags), len(fields))
+                 format_rfc3339(plan.last_ns), len(layout.tags), len(layout.fields))
         planner = WindowPlanner(plan.first_ns, plan.last_ns + 1, settings.window_ns)
         windows = 0
         rows = 0
@@ -160,7 +151,7 @@ def run(settings: Settings, source: Source | None = None) -> ExportSummary:
         with AtomicCsv(settings.output_path, compress=settings.output_format == "csv.gz") as sink:
             sink.write(render.csv_header(header))
             for windows, (window, parts) in enumerate(fetch_ahead(source, planner, settings.workers, settings.retries), 1):
-                rendered = window_csv(parts, plan.tags, fields)
+                rendered = window_csv(parts, layout)
                 sink.write(rendered.data)
                 rows += rendered.rows
                 if rendered.rows:

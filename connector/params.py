@@ -20,9 +20,9 @@ LIBRARY_YAML = Path(__file__).resolve().parent.parent / "library.yaml"
 # Presentation only: how --help groups the parameters. A key missing here lands in "other".
 HELP_GROUPS: dict[str, tuple[str, ...]] = {
     "connection": ("url", "token", "org", "bucket", "api", "verify_ssl", "ssl_ca_cert", "timeout", "retries"),
-    "what to export": ("measurement", "fields", "range_start", "range_end", "window"),
-    "output": ("time_col", "rename", "file_name", "local_dir", "cnvrg_dataset"),
-    "run": ("workers", "verbose"),
+    "what to export": ("measurement", "fields", "tags", "tag_filter", "range_start", "range_end", "window"),
+    "output": ("time_col", "time_format", "timezone", "rename", "file_name", "local_dir", "cnvrg_dataset"),
+    "run": ("workers", "dry_run", "verbose"),
 }
 
 _TRUE = {"true", "1", "yes", "y", "on"}
@@ -138,7 +138,8 @@ def parse_cli(argv: Sequence[str]) -> dict[str, str]:
             raise ParameterError(f"unexpected {word!r}: parameters are passed as --key value")
         key, equals, value = word[2:].partition("=")
         if not equals:
-            if index + 1 >= len(words):
+            following = words[index + 1] if index + 1 < len(words) else None
+            if following is None or (following.startswith("--") and following[2:].partition("=")[0] in known):
                 raise ParameterError(f"--{key} needs a value")
             value = words[index + 1]
             index += 1

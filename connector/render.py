@@ -8,6 +8,8 @@ to the same double, with `.0` on whole numbers so they stay floats when read aga
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,19 +41,22 @@ def _put_pair(out: np.ndarray, column: int, value: np.ndarray) -> None:
     out[:, column:column + 2] = _PAIRS[value]
 
 
-def iso_time(ns: pa.Array | np.ndarray, offset_s: int = 0) -> pa.Array:
-    """int64 ns -> 'YYYY-MM-DDTHH:MM:SS.fffffffffZ' (or +HH:MM for a fixed offset)."""
+def iso_time(ns: pa.Array | np.ndarray, offsets_s: np.ndarray | None = None) -> pa.Array:
+    """int64 ns -> 'YYYY-MM-DDTHH:MM:SS.fffffffffZ', or local time ending '+HH:MM' when each
+    instant's UTC offset (seconds) is given: one fixed width per file either way."""
     values = _as_int64(ns)
-    if offset_s:
-        values = values + offset_s * 1_000_000_000
+    if offsets_s is not None:
+        offsets_s = np.broadcast_to(np.asarray(offsets_s, dtype=np.int64), values.shape)
+        values = values + offsets_s * 1_000_000_000
     seconds, fraction = np.divmod(values, 1_000_000_000)
     days, second_of_day = np.divmod(seconds, 86400)
     year, month, day = _civil_from_days(days)
     hour, rest = np.divmod(second_of_day, 3600)
     minute, second = np.divmod(rest, 60)
     count = len(values)
-    out = np.empty((count, _ISO_WIDTH), dtype=np.uint8)
-    out[:] = _ISO_TEMPLATE
+    width = _ISO_WIDTH if offsets_s is None else _ISO_WIDTH + 5
+    out = np.empty((count, width), dtype=np.uint8)
+    out[:, :_ISO_WIDTH] = _ISO_TEMPLATE
     century, year_of_century = np.divmod(year, 100)
     for column, part in ((0, century), (2, year_of_century), (5, month), (8, day),
                          (11, hour), (14, minute), (17, second)):
@@ -63,15 +68,53 @@ def iso_time(ns: pa.Array | np.ndarray, offset_s: int = 0) -> pa.Array:
     out[:, 24] = first + 48
     _put_pair(out, 25, low // 100)
     _put_pair(out, 27, low % 100)
-    width = _ISO_WIDTH
-    if offset_s:
-        sign = b"+" if offset_s >= 0 else b"-"
-        hours, minutes = divmod(abs(offset_s) // 60, 60)
-        suffix = np.frombuffer(sign + f"{hours:02d}:{minutes:02d}".encode(), dtype=np.uint8)
-        out = np.concatenate([out[:, :-1], np.broadcast_to(suffix, (count, len(suffix)))], axis=1)
-        width = out.shape[1]
+    if offsets_s is not None:
+        out[:, 29] = np.where(offsets_s < 0, ord("-"), ord("+"))
+        offset_hours, offset_minutes = np.divmod(np.abs(offsets_s) // 60, 60)
+        _put_pair(out, 30, offset_hours)
+        out[:, 32] = ord(":")
+        _put_pair(out, 33, offset_minutes)
     offsets = np.arange(0, (count + 1) * width, width, dtype=np.int32)
     return pa.Array.from_buffers(pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(out)])
+
+
+_FIXED_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
+
+
+def zone_offsets(zone: str, ns) -> np.ndarray | None:
+    """Each instant's UTC offset in seconds in `zone`; None for UTC (written with Z)."""
+    if zone.upper() in ("UTC", "Z"):
+        return None
+    fixed = _FIXED_OFFSET.fullmatch(zone)
+    if fixed:
+        sign, hours, minutes = fixed.groups()
+        if int(hours) > 23 or int(minutes) > 59:
+            raise ValueError(f"{zone!r} is not a UTC offset")
+        value = (int(hours) * 3600 + int(minutes) * 60) * (-1 if sign == "-" else 1)
+        return np.full(len(ns), value, dtype=np.int64)
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(zone)
+    except Exception:
+        raise ValueError(f"{zone!r} is not a time zone; use UTC, an offset like +05:30 "
+                         f"or a name like Europe/Berlin") from None
+    import pandas as pd  # only for named zones: DST rules, vectorised
+
+    instants = _as_int64(ns) if not isinstance(ns, list) else np.asarray(ns, dtype=np.int64)
+    local = pd.DatetimeIndex(pd.to_datetime(instants, utc=True)).tz_convert(zone).tz_localize(None)
+    return (local.asi8 - instants) // 1_000_000_000
+
+
+def time_text(ns, time_format: str, zone: str = "UTC") -> pa.Array | None:
+    """The time column's text in the chosen format; None when there is no time column."""
+    if time_format == "none":
+        return None
+    if time_format == "iso":
+        return iso_time(ns, zone_offsets(zone, ns) if zone.upper() not in ("UTC", "Z") else None)
+    divisor = {"epoch_ns": 1, "epoch_ms": 1_000_000, "epoch_s": 1_000_000_000}[time_format]
+    values = _as_int64(ns)
+    return pc.cast(pa.array(values // divisor if divisor > 1 else values), pa.string())
 
 
 def _as_int64(ns: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:

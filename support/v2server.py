@@ -235,15 +235,15 @@ class _Faults:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.failures: list[_Failure] = []
-        self.stream: dict[str, tuple[Any, Optional[str]]] = {}  # kind -> (argument, match)
+        self.stream: dict[str, list[Any]] = {}  # kind -> [argument, match, times left]
 
     def add_failure(self, failure: _Failure) -> None:
         with self.lock:
             self.failures.append(failure)
 
-    def add_stream_fault(self, kind: str, argument: Any, match: Optional[str]) -> None:
+    def add_stream_fault(self, kind: str, argument: Any, match: Optional[str], times: int) -> None:
         with self.lock:
-            self.stream[kind] = (argument, match)
+            self.stream[kind] = [argument, match, times]
 
     def take_failure(self, query_text: Optional[str]) -> Optional[_Failure]:
         with self.lock:
@@ -258,9 +258,11 @@ class _Faults:
     def take_stream_faults(self, query_text: str) -> dict[str, Any]:
         """The cut/stall/error_table faults this query triggers (and consumes)."""
         with self.lock:
-            hits = {kind: arg for kind, (arg, match) in self.stream.items() if _matches(match, query_text)}
+            hits = {kind: fault[0] for kind, fault in self.stream.items() if _matches(fault[1], query_text)}
             for kind in hits:
-                del self.stream[kind]
+                self.stream[kind][2] -= 1
+                if self.stream[kind][2] <= 0:
+                    del self.stream[kind]
             return hits
 
 
@@ -719,17 +721,19 @@ class V2Server:
         ``status`` with a JSON body (``body``: a message or a {code, message} dict) and Retry-After."""
         self.faults.add_failure(_Failure(status, times, retry_after, body, match))
 
-    def cut_next(self, after_bytes: int, match: Optional[str] = None) -> None:
-        """The next query answer sends ``after_bytes`` body bytes, then closes the socket (no last chunk)."""
-        self.faults.add_stream_fault("cut", after_bytes, match)
+    def cut_next(self, after_bytes: int, match: Optional[str] = None, times: int = 1) -> None:
+        """The next ``times`` query answers (containing ``match``, if given) send ``after_bytes``
+        body bytes, then the socket closes without the terminating chunk."""
+        self.faults.add_stream_fault("cut", after_bytes, match, times)
 
-    def stall_next(self, seconds: float, match: Optional[str] = None) -> None:
-        """The next query answer sends its headers, then nothing for ``seconds``, then the body."""
-        self.faults.add_stream_fault("stall", seconds, match)
+    def stall_next(self, seconds: float, match: Optional[str] = None, times: int = 1) -> None:
+        """The next ``times`` query answers send their headers, then nothing for ``seconds``, then the body."""
+        self.faults.add_stream_fault("stall", seconds, match, times)
 
-    def error_table_next(self, after_bytes: int, message: str, match: Optional[str] = None) -> None:
-        """The next query answer (200) ends, after at least ``after_bytes`` of rows, with the error table."""
-        self.faults.add_stream_fault("error_table", (after_bytes, message), match)
+    def error_table_next(self, after_bytes: int, message: str, match: Optional[str] = None, times: int = 1) -> None:
+        """The next ``times`` query answers (200) end, after at least ``after_bytes`` of rows, with
+        InfluxDB's mid-stream error table carrying ``message``."""
+        self.faults.add_stream_fault("error_table", (after_bytes, message), match, times)
 
     # -- bookkeeping used by the handler
     def record(self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes) -> None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,8 @@ def argv(values: dict[str, str | None], *extra: str) -> list[str]:
 
 def assert_one_error_line(result: subprocess.CompletedProcess, code: int) -> str:
     assert result.returncode == code, (result.returncode, result.stderr)
-    assert result.stdout == ""
+    if code == 2:
+        assert result.stdout == ""  # a bad parameter is found before anything runs
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: "), result.stderr
@@ -127,7 +129,7 @@ BAD = [
     ("empty_time_col", {"time_col": ""}, [], ["time_col is required"]),
     ("missing_org_for_auto", {"org": None}, [], ["org is required"]),
     ("url_scheme", {"url": "ftp://example.com"}, [], ["url: 'ftp://example.com'"]),
-    ("url_no_host", {"url": "http://"}, [], ["url: 'http:/"]),
+    ("url_no_host", {"url": "http://"}, [], ["url: 'http:", "is not an http"]),
     ("url_not_a_url", {"url": "localhost:8086"}, [], ["url: 'localhost:8086'"]),
     ("url_with_credentials", {"url": "http://user:pa55@127.0.0.1:8086"}, [], ["url: put credentials in token"]),
     ("range_start_unit", {"range_start": "-1q"}, [], ["range_start: '-1q'"]),
@@ -158,18 +160,32 @@ BAD = [
     ("value_missing_at_end", {}, ["--fields"], ["--fields needs a value"]),
     ("flag_twice", {}, ["--measurement", "m2"], ["--measurement is given twice"]),
     ("secret_without_env", {"token": "Secret"}, [], ["INFLUXDB_TOKEN"]),
+    ("secret_upper_without_env", {"token": "SECRET", "bucket": "secret"}, [], ["INFLUXDB_TOKEN", "INFLUXDB_BUCKET"]),
 ]
 
 
-@pytest.mark.parametrize("overrides, extra, expected", [case[1:] for case in BAD], ids=[case[0] for case in BAD])
-def test_bad_parameter_exits_2_with_one_line(tmp_path: Path, overrides: dict, extra: list[str],
-                                             expected: list[str]) -> None:
-    values = {**OK, "local_dir": str(tmp_path / "out"), **overrides}
-    line = assert_one_error_line(cli(*argv(values, *extra)), 2)
+@pytest.fixture(scope="module")
+def bad_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
+    """Every BAD case run once, a few at a time (each is a fresh interpreter: ~0.4 s)."""
+    root = tmp_path_factory.mktemp("bad")
+
+    def one(case):
+        name, overrides, extra, _ = case
+        out = root / name / "out"
+        return name, (out, cli(*argv({**OK, "local_dir": str(out), **overrides}, *extra)))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(one, BAD))
+
+
+@pytest.mark.parametrize("name, expected", [(case[0], case[3]) for case in BAD], ids=[case[0] for case in BAD])
+def test_bad_parameter_exits_2_with_one_line(bad_runs, name: str, expected: list[str]) -> None:
+    out, result = bad_runs[name]
+    line = assert_one_error_line(result, 2)
     for text in expected:
         assert text in line, line
     assert "pa55" not in line
-    assert not (tmp_path / "out").exists()
+    assert not out.exists()
 
 
 def test_value_missing_in_the_middle_names_the_parameter(tmp_path: Path) -> None:
@@ -225,10 +241,6 @@ def test_secret_token_reads_influxdb_token(influx1_auth: Influx1Server, tmp_path
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "influxdb.csv").read_text() == EXPECTED_CSV
     assert password not in result.stdout + result.stderr
-    # the same without the environment variable: a parameter error naming it
-    line = assert_one_error_line(cli(*argv(valid(influx1_auth.url, db, tmp_path / "x", token=spelling))), 2)
-    assert "INFLUXDB_TOKEN" in line
-    assert not (tmp_path / "x").exists()
 
 
 def test_every_connection_value_from_secrets(influx1: Influx1Server, tmp_path: Path) -> None:
@@ -318,24 +330,26 @@ def test_unreachable_server_exits_1_with_one_line(tmp_path: Path, api: str) -> N
     url = f"http://127.0.0.1:{closed_port()}"
     values = valid(url, "db", tmp_path, api=api, token="tok-SEKRET-123", org="my-org")
     line = assert_one_error_line(cli(*argv(values, *NO_RETRY)), 1)
-    assert f"cannot reach InfluxDB at {url}" in line
+    assert url in line
+    assert "connection refused" in line.lower()  # the OS's words: not a timeout
+    assert "timeout" not in line.lower()
     assert "SEKRET" not in line
     assert files_in(tmp_path) == []
 
 
 # ---------------------------------------------------------------- the token never shows
 
-@pytest.mark.parametrize("verbose", ["False", "True"])
+@pytest.mark.parametrize("verbose, api", [("False", "v1"), ("True", "auto")])
 @pytest.mark.parametrize("token", ["admin:pw-SEKRET-9", "tok-SEKRET-123", "nobody:pw-SEKRET-9"])
-def test_rejected_token_never_appears(influx1_auth: Influx1Server, tmp_path: Path, token: str, verbose: str) -> None:
+def test_rejected_token_never_appears(influx1_auth: Influx1Server, tmp_path: Path, token: str, verbose: str,
+                                      api: str) -> None:
     db = data_db(influx1_auth)
-    for api in ("v1", "auto"):
-        result = cli(*argv(valid(influx1_auth.url, db, tmp_path, token=token, verbose=verbose, api=api)))
-        assert result.returncode == 1, result.stderr
-        assert "SEKRET" not in result.stdout + result.stderr
-        assert result.stderr.splitlines()[-1].startswith("error: InfluxDB refused the credentials (401)")
-        if verbose == "False" and api == "v1":
-            assert_one_error_line(result, 1)
+    result = cli(*argv(valid(influx1_auth.url, db, tmp_path, token=token, verbose=verbose, api=api)))
+    assert result.returncode == 1, result.stderr
+    assert "SEKRET" not in result.stdout + result.stderr
+    assert result.stderr.splitlines()[-1].startswith("error: InfluxDB refused the credentials (401)")
+    if verbose == "False":
+        assert_one_error_line(result, 1)
     assert files_in(tmp_path) == []
 
 
@@ -355,7 +369,8 @@ def test_token_never_appears_for_an_unreachable_server_even_verbose(tmp_path: Pa
                        *NO_RETRY))
     assert result.returncode == 1
     assert "SEKRET" not in result.stdout + result.stderr
-    assert result.stderr.splitlines()[-1].startswith("error: cannot reach InfluxDB")
+    assert result.stderr.splitlines()[-1].startswith("error: ")
+    assert url in result.stderr.splitlines()[-1]
 
 
 @pytest.mark.parametrize("verbose", ["False", "True"])

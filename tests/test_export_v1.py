@@ -18,12 +18,15 @@ import pytest
 from connector import DataError, ParameterError, ServerRefused, ServerUnavailable, export
 from connector.config import build_settings
 from connector.export import run
+from connector.params import load_arguments
 from connector.sources.influxql import InfluxQLSource
 from support.influx1 import Influx1Server
 
 T = 1_704_067_200_000_000_000  # 2024-01-01T00:00:00Z
 S = 1_000_000_000
 DAY = "2024-01-01"
+# A window that fails for a reason worth retrying would be retried with backoff: keep tests fast.
+NO_RETRY = {"retries": "0"} if "retries" in {a.key for a in load_arguments()} else {}
 NEXT_DAY = "2024-01-02"
 
 
@@ -662,7 +665,7 @@ def test_failing_runs_leave_an_older_file_byte_identical(influx1: Influx1Server,
         export(**params(influx1, db + "_missing", tmp_path))
     assert target.read_bytes() == old
     # fails after the temp file was opened and the header written: the database is dropped
-    settings = build_settings(params(influx1, db, tmp_path))
+    settings = build_settings(params(influx1, db, tmp_path, **NO_RETRY))
     source = _DropDatabaseAfterPlan(settings, influx1, db)
     with pytest.raises(ServerUnavailable, match="ended before the query finished"):
         run(settings, source=source)
@@ -673,7 +676,7 @@ def test_failing_runs_leave_an_older_file_byte_identical(influx1: Influx1Server,
 
 def test_failing_run_without_an_older_file_leaves_nothing(influx1: Influx1Server, tmp_path: Path) -> None:
     db = _fields_db(influx1)
-    settings = build_settings(params(influx1, db, tmp_path, file_name="x.csv.gz"))
+    settings = build_settings(params(influx1, db, tmp_path, file_name="x.csv.gz", **NO_RETRY))
     with pytest.raises(ServerUnavailable):
         run(settings, source=_DropDatabaseAfterPlan(settings, influx1, db))
     assert files_in(tmp_path) == []
@@ -702,3 +705,63 @@ def test_pandas_reads_types_and_nanosecond_times(influx1: Influx1Server, tmp_pat
     assert frame["temp"].tolist() == [20.0, 21.0, 22.0, 23.0, 24.0, 25.0]
     assert frame["note"].tolist() == [f"n, {k}" for k in range(6)]
     assert frame["ok"].tolist() == [False, True, True, False, True, True]
+
+
+# ---------------------------------------------------------------- volume, odd names, permissions
+
+def _iso(ns: int) -> str:
+    import datetime as dt
+
+    seconds, fraction = divmod(ns, S)
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{fraction:09d}Z"
+
+
+def test_many_rows_across_growing_windows_and_server_chunks(influx1: Influx1Server, tmp_path: Path) -> None:
+    """120,000 rows over 10 minutes: the first window is a minute, the next ones grow from the
+    density seen, and a window holds more rows than the server's 50,000-row chunks."""
+    db = new_db(influx1, "volume")
+    count, step = 60_000, 10_000_007  # ~10 ms apart, with nanosecond digits
+    times = [T + k * step for k in range(count)]
+    influx1.write(db, ("\n".join(f"m,unit=u{u} v={k}i" + (f",s=\"a,{k}\"" if k % 1000 == 0 else "") + f" {t}"
+                                 for k, t in enumerate(times) for u in (2, 1))))
+    summary, text = run_export(influx1, db, tmp_path)
+    expected = ["time,unit,s,v"]
+    for k, t in enumerate(times):
+        s = f'"a,{k}"' if k % 1000 == 0 else ""
+        expected += [f"{_iso(t)},u1,{s},{k}", f"{_iso(t)},u2,{s},{k}"]
+    assert summary.rows == 2 * count
+    assert summary.windows >= 2
+    assert text == "\n".join(expected) + "\n"
+
+
+def test_long_string_value_with_quotes_and_line_breaks(influx1: Influx1Server, tmp_path: Path) -> None:
+    db = new_db(influx1, "long")
+    value = ('x"y,\n\n' * 150_000) + "name,tags,fieldKey,fieldType\n"  # ~1 MB
+    influx1.write(db, [f"m s={lp_str(value)} {T}", f"m s=\"after\" {T + 1}"])
+    _, text = run_export(influx1, db, tmp_path)
+    assert text == ("time,s\n"
+                    f'2024-01-01T00:00:00.000000000Z,"{value.replace(chr(34), chr(34) * 2)}"\n'
+                    "2024-01-01T00:00:00.000000001Z,after\n")
+
+
+def test_hostile_database_name_and_header_names(influx1: Influx1Server, tmp_path: Path) -> None:
+    db = f'we"ird db,ü \'{uuid.uuid4().hex[:6]}'
+    influx1.create_database(db)
+    influx1.write(db, f"m,unit=u1 v=1.5 {T}")
+    summary, text = run_export(influx1, db, tmp_path, time_col='time "utc", ns', rename="unit:id\nx,v:a\"b")
+    assert summary.columns == ['time "utc", ns', "id\nx", 'a"b']
+    assert text == '"time ""utc"", ns","id\nx","a""b"\n2024-01-01T00:00:00.000000000Z,u1,1.5\n'
+
+
+def test_user_without_read_permission_is_refused(influx1_auth: Influx1Server, tmp_path: Path) -> None:
+    db = _auth_db(influx1_auth)
+    other = new_db(influx1_auth, "other")
+    user = f"reader_{uuid.uuid4().hex[:6]}"
+    influx1_auth.query(f"CREATE USER \"{user}\" WITH PASSWORD 'pw-SEKRET-7'")
+    influx1_auth.query(f'GRANT READ ON "{other}" TO "{user}"')
+    with pytest.raises(ServerRefused) as caught:
+        export(**params(influx1_auth, db, tmp_path, token=f"{user}:pw-SEKRET-7"))
+    message = str(caught.value)
+    assert "(403)" in message and "not authorized" in message and "token" in message
+    assert "SEKRET" not in message
+    assert files_in(tmp_path) == []

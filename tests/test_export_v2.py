@@ -160,20 +160,67 @@ def test_api_auto_picks_flux_for_a_2x_server(server, bucket, tmp_path):
     assert run(server, bucket, tmp_path, api="auto").api == "v2"
 
 
-def test_an_error_table_mid_answer_fails_and_keeps_the_older_file(server, bucket, tmp_path):
+def _many_points(server, bucket):
     write(server, bucket, [f"m v={i}i {1704067200000000000 + i * 10**9}" for i in range(3000)])
+
+
+def test_an_error_table_mid_answer_fails_and_keeps_the_older_file(server, bucket, tmp_path):
+    _many_points(server, bucket)
     run(server, bucket, tmp_path, window="1d")
     before = (tmp_path / "influxdb.csv").read_bytes()
     server.error_table_next(after_bytes=2000, message="panic: out of memory", match="pivot(")
     with pytest.raises(ServerUnavailable, match="panic: out of memory"):
-        run(server, bucket, tmp_path, window="1d", range_end="2024-01-03")
+        run(server, bucket, tmp_path, window="1d", range_end="2024-01-03", retries=0)
     assert (tmp_path / "influxdb.csv").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["influxdb.csv"]
 
 
 def test_a_cut_answer_fails_and_leaves_no_file(server, bucket, tmp_path):
-    write(server, bucket, [f"m v={i}i {1704067200000000000 + i * 10**9}" for i in range(3000)])
+    _many_points(server, bucket)
     server.cut_next(after_bytes=5000, match="pivot(")
     with pytest.raises(ServerUnavailable, match="cut off"):
-        run(server, bucket, tmp_path, window="1d")
+        run(server, bucket, tmp_path, window="1d", retries=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_the_failed_window_is_fetched_again(server, bucket, tmp_path):
+    _many_points(server, bucket)
+    clean = run(server, bucket, tmp_path / "clean", window="10m")
+    server.requests.clear()
+    server.fail_next(503, times=2, match="T00:10:00.000000000Z, stop: 2024-01-01T00:20:00")
+    server.cut_next(after_bytes=3000, match="T00:30:00.000000000Z, stop: 2024-01-01T00:40:00")
+    retried = run(server, bucket, tmp_path / "retried", window="10m", retries=3)
+    assert retried.rows == clean.rows == 3000
+    assert (tmp_path / "retried" / "influxdb.csv").read_bytes() == (tmp_path / "clean" / "influxdb.csv").read_bytes()
+    queries = [r.body["query"] for r in server.requests if r.path == "/api/v2/query"]
+    windows = [q for q in queries if "pivot(" in q]
+    assert len(queries) - len(windows) == 4  # the plan: tag keys, field keys, first, last; once
+    assert sum("stop: 2024-01-01T00:20:00" in q for q in windows) == 3  # two 503s, then the answer
+    assert sum("stop: 2024-01-01T00:40:00" in q for q in windows) == 2  # cut once, then whole
+    assert retried.windows == 5 and len(windows) == 5 + 2 + 1  # every other window once
+
+
+def test_retry_after_is_honoured(server, bucket, tmp_path):
+    import time
+
+    _many_points(server, bucket)
+    server.fail_next(429, retry_after=1, match="pivot(")
+    started = time.monotonic()
+    run(server, bucket, tmp_path, window="1d", retries=1)
+    assert time.monotonic() - started >= 1.0
+
+
+def test_refusals_are_never_retried(server, bucket, tmp_path):
+    _many_points(server, bucket)
+    server.requests.clear()
+    with pytest.raises(ServerRefused):
+        run(server, bucket, tmp_path, token="wrong", retries=5)
+    assert len([r for r in server.requests if r.path == "/api/v2/query"]) == 1
+
+
+def test_a_stalled_server_times_out_instead_of_hanging(server, bucket, tmp_path):
+    _many_points(server, bucket)
+    server.stall_next(seconds=5, match="pivot(")
+    with pytest.raises(ServerUnavailable, match="timed out|did not answer within 0.5 s"):
+        run(server, bucket, tmp_path, window="1d", retries=0, timeout="0.5")
     assert list(tmp_path.iterdir()) == []

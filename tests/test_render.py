@@ -31,8 +31,26 @@ def test_iso_time_agrees_with_pandas_on_random_instants():
 
 
 def test_iso_time_with_a_fixed_offset():
-    assert render.iso_time(np.array([0]), offset_s=5 * 3600 + 1800).to_pylist() == [
-        "1970-01-01T05:30:00.000000000+05:30"]
+    assert render.iso_time(np.array([0, 0]), np.array([5 * 3600 + 1800, -3600])).to_pylist() == [
+        "1970-01-01T05:30:00.000000000+05:30", "1969-12-31T23:00:00.000000000-01:00"]
+
+
+def test_named_zones_follow_daylight_saving_and_keep_one_width():
+    winter, summer = 1_704_067_200_000_000_000, 1_719_792_000_000_000_001  # 2024-01-01, 2024-07-01
+    text = render.time_text(np.array([winter, summer]), "iso", "Europe/Berlin").to_pylist()
+    assert text == ["2024-01-01T01:00:00.000000000+01:00", "2024-07-01T02:00:00.000000001+02:00"]
+    assert render.time_text(np.array([winter]), "iso", "+00:00").to_pylist() == [
+        "2024-01-01T00:00:00.000000000+00:00"]
+    with pytest.raises(ValueError, match="is not a time zone"):
+        render.zone_offsets("Mars/Olympus", [0])
+
+
+def test_epoch_formats_round_down():
+    ns = np.array([1_704_067_230_999_999_999, -1])
+    assert render.time_text(ns, "epoch_ns").to_pylist() == ["1704067230999999999", "-1"]
+    assert render.time_text(ns, "epoch_ms").to_pylist() == ["1704067230999", "-1"]
+    assert render.time_text(ns, "epoch_s").to_pylist() == ["1704067230", "-1"]
+    assert render.time_text(ns, "none") is None
 
 
 def test_float_text_round_trips_and_keeps_whole_numbers_float():

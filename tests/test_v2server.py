@@ -550,6 +550,10 @@ def test_faults_with_match_skip_other_queries(server, client):
     with pytest.raises(urllib3.exceptions.ProtocolError):
         client.query_api().query_raw(ENV + ' |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")').data
     assert raw(client, ENV) == whole
+    server.error_table_next(0, "again and again", times=2)
+    for _ in range(2):
+        assert raw(client, ENV).endswith(crlf(',error,reference\n,again and again,\n'))
+    assert raw(client, ENV) == whole
 
 
 def test_stall_next_trips_the_client_read_timeout(server):

@@ -27,7 +27,8 @@ class FluxSource:
     def __init__(self, settings: Settings, typed: bool = False) -> None:
         self.settings = settings
         self.typed = typed
-        self.selection = query.Selection(settings.bucket, settings.measurement, settings.fields)
+        self.selection = query.Selection(settings.bucket, settings.measurement, settings.fields,
+                                         settings.tag_filter)
         self._client = None
 
     # -- plumbing -------------------------------------------------------------

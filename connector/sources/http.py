@@ -41,6 +41,7 @@ def unreachable(url: str, exc: BaseException, timeout_s: float, token: str) -> S
     from ..errors import redact
 
     reason = getattr(exc, "reason", None) or exc
-    if isinstance(reason, (u3.TimeoutError, TimeoutError)):
+    # urllib3 1.26 makes NewConnectionError (refused, no route) a kind of ConnectTimeoutError.
+    if isinstance(reason, (u3.TimeoutError, TimeoutError)) and not isinstance(reason, u3.NewConnectionError):
         return ServerUnavailable(f"InfluxDB at {url} did not answer within {timeout_s:g} s (timeout)")
     return ServerUnavailable(f"cannot reach InfluxDB at {url}: {redact(str(reason), token)}")

@@ -82,7 +82,8 @@ class InfluxQLSource:
             raise ParameterError(f"bucket: {settings.bucket!r} is not a database or database/retention_policy")
         self.database = database
         self.retention = retention or None
-        self.selection = query.Selection(settings.bucket, settings.measurement, settings.fields)
+        self.selection = query.Selection(settings.bucket, settings.measurement, settings.fields,
+                                         settings.tag_filter)
         self._tags: tuple[str, ...] = ()
         self._kinds: dict[str, str] = {}
 
