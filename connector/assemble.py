@@ -70,6 +70,24 @@ def _sort_keys(parts: list[Part], tags: tuple[str, ...]) -> pa.Table:
     return pa.table(columns)
 
 
+def drop_written(parts: list[Part], at_ns: int, written: frozenset, tags: tuple[str, ...]) -> list[Part]:
+    """mode=append: leave out the rows at `at_ns` of series the file already holds."""
+    kept = []
+    for part in parts:
+        times = part.table.column(TIME_COLUMN).cast(pa.int64()).to_numpy()
+        at_mark = np.flatnonzero(times == at_ns)
+        if len(at_mark) == 0:
+            kept.append(part)
+            continue
+        columns = [part.table.column(t).to_pylist() if t in part.table.column_names else None for t in tags]
+        keep = np.ones(len(times), dtype=bool)
+        for row in at_mark:
+            key = tuple(None if column is None else column[row] for column in columns)
+            keep[row] = key not in written
+        kept.append(Part(part.tags, part.fields, part.table.filter(pa.array(keep))))
+    return kept
+
+
 def window_csv(parts: list[Part], layout: Layout) -> Rendered:
     parts = [p for p in parts if p.table.num_rows]
     if not parts:

@@ -25,6 +25,7 @@ DEFAULT_WORKDIR = "/cnvrg"
 # library.yaml lists one value per option (several values would make a cnvrg flow run a
 # grid of them); the choices live here and in the descriptions.
 API_CHOICES = ("auto", "v2", "v1")
+MODES = ("overwrite", "append")
 TIME_FORMATS = ("iso", "epoch_ns", "epoch_ms", "epoch_s", "none")
 
 
@@ -61,6 +62,7 @@ class Settings:
     time_format: str = "iso"
     timezone: str = "UTC"
     dry_run: bool = False
+    mode: str = "overwrite"
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.public().items())
@@ -284,6 +286,9 @@ def build_settings(
         zone_offsets(timezone, [0])
     except ValueError as exc:
         problems.append(f"timezone: {exc}")
+    mode = (_text(values, "mode") or "overwrite").strip().lower()
+    if mode not in MODES:
+        problems.append(f"mode: {mode!r} is not valid; valid values are: {', '.join(MODES)}")
     dry_run = False
     try:
         dry_run = parse_bool("dry_run", values.get("dry_run", "False"))
@@ -304,4 +309,5 @@ def build_settings(
         retries=int(retries if retries is not None else 5), timeout_s=float(timeout_s or 300.0),
         verify_ssl=verify_ssl, ssl_ca_cert=str(Path(ssl_ca_cert).expanduser()) if ssl_ca_cert else None,
         tags=tags, tag_filter=tag_filter, time_format=time_format, timezone=timezone, dry_run=dry_run,
+        mode=mode,
     )

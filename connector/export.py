@@ -9,11 +9,12 @@ import logging
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterator
 
 from . import render
-from .assemble import window_csv
+from .append import Watermark, read_watermark
+from .assemble import drop_written, window_csv
 from .columns import output_columns
 from .config import Settings, build_settings
 from .errors import DataError, ParameterError
@@ -38,6 +39,7 @@ class ExportSummary:
     seconds: float
     windows: int
     api: str
+    mode: str = "overwrite"
     dataset: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -135,22 +137,36 @@ def run(settings: Settings, source: Source | None = None) -> ExportSummary:
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         log.warning("verify_ssl=False: the server's HTTPS certificate is NOT checked; anyone on the "
                     "path could read the token and the data")
+    mark = _watermark(settings)
+    if mark is not None:
+        settings = replace(settings, start_ns=max(settings.start_ns, mark.last_ns))
+        if settings.start_ns >= settings.stop_ns:
+            return _unchanged(settings, mark, started, "the file already reaches range_end")
     source = source or open_source(settings)
     try:
         plan = with_retries(source.plan, settings.retries, "planning the export")
         layout, header = output_columns(settings, plan)
+        if mark is not None and mark.header != header:
+            raise DataError(f"mode append: {settings.file_name} has the columns {', '.join(mark.header)} "
+                            f"but this export has {', '.join(header)}; use mode overwrite or another file_name")
         if plan.empty:
+            if mark is not None:
+                return _unchanged(settings, mark, started, "no new points")
             raise _no_data(settings)
         log.info("exporting %s from %s, %s .. %s: %d tag and %d field column(s)",
                  settings.measurement, settings.bucket, format_rfc3339(plan.first_ns),
                  format_rfc3339(plan.last_ns), len(layout.tags), len(layout.fields))
         planner = WindowPlanner(plan.first_ns, plan.last_ns + 1, settings.window_ns)
-        windows = 0
-        rows = 0
+        windows = rows = 0
         first = last = None
-        with AtomicCsv(settings.output_path, compress=settings.output_format == "csv.gz") as sink:
-            sink.write(render.csv_header(header))
-            for windows, (window, parts) in enumerate(fetch_ahead(source, planner, settings.workers, settings.retries), 1):
+        base = settings.output_path if mark is not None else None
+        with AtomicCsv(settings.output_path, compress=settings.output_format == "csv.gz", base=base) as sink:
+            if mark is None:
+                sink.write(render.csv_header(header))
+            for windows, (window, parts) in enumerate(
+                    fetch_ahead(source, planner, settings.workers, settings.retries), 1):
+                if mark is not None and window.start <= mark.last_ns:
+                    parts = drop_written(parts, mark.last_ns, mark.written(len(layout.tags)), layout.tags)
                 rendered = window_csv(parts, layout)
                 sink.write(rendered.data)
                 rows += rendered.rows
@@ -159,6 +175,9 @@ def run(settings: Settings, source: Source | None = None) -> ExportSummary:
                     last = rendered.last_ns
                 log.debug("window %d %s: %d rows", windows, window, rendered.rows)
             if rows == 0:
+                if mark is not None:
+                    sink.abort()
+                    return _unchanged(settings, mark, started, "no new points")
                 raise _no_data(settings)
             sink.commit()
         size = settings.output_path.stat().st_size
@@ -169,7 +188,28 @@ def run(settings: Settings, source: Source | None = None) -> ExportSummary:
         first_time=format_rfc3339(first) if first is not None else None,
         last_time=format_rfc3339(last) if last is not None else None,
         bytes=size, seconds=round(time.monotonic() - started, 3), windows=windows, api=source.api,
+        mode=settings.mode,
     )
+
+
+def _watermark(settings: Settings) -> Watermark | None:
+    if settings.mode != "append" or not settings.output_path.exists():
+        return None
+    if settings.output_format not in ("csv", "csv.gz"):
+        raise ParameterError(f"mode append works on .csv and .csv.gz files, not {settings.file_name}")
+    mark = read_watermark(settings.output_path, settings.output_format == "csv.gz", settings.time_format)
+    if mark is not None:
+        log.info("mode append: %s ends at %s; exporting what comes after", settings.file_name,
+                 format_rfc3339(mark.last_ns))
+    return mark
+
+
+def _unchanged(settings: Settings, mark: Watermark, started: float, why: str) -> ExportSummary:
+    log.info("mode append: %s; %s is unchanged", why, settings.file_name)
+    return ExportSummary(
+        path=str(settings.output_path), rows=0, columns=mark.header, first_time=None, last_time=None,
+        bytes=settings.output_path.stat().st_size, seconds=round(time.monotonic() - started, 3),
+        windows=0, api="none", mode="append")
 
 
 def _no_data(settings: Settings) -> DataError:

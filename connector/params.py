@@ -21,7 +21,7 @@ LIBRARY_YAML = Path(__file__).resolve().parent.parent / "library.yaml"
 HELP_GROUPS: dict[str, tuple[str, ...]] = {
     "connection": ("url", "token", "org", "bucket", "api", "verify_ssl", "ssl_ca_cert", "timeout", "retries"),
     "what to export": ("measurement", "fields", "tags", "tag_filter", "range_start", "range_end", "window"),
-    "output": ("time_col", "time_format", "timezone", "rename", "file_name", "local_dir", "cnvrg_dataset"),
+    "output": ("time_col", "time_format", "timezone", "rename", "file_name", "local_dir", "mode", "cnvrg_dataset"),
     "run": ("workers", "dry_run", "verbose"),
 }
 

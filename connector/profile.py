@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import ParameterError
+from .errors import DataError, ParameterError
 from .sources.base import Part
 from .timerange import format_rfc3339
 
@@ -69,6 +69,18 @@ class _Window:
         else:
             out = np.concatenate([per_part[p] if rows is None else per_part[p][rows] for p, rows in self.pieces])
         return out if self.fix is None else out[self.fix]
+
+
+@dataclass
+class _Buckets:
+    """Runs of sorted rows sharing (series, plot bucket): where they start, their rows, the
+    first run of each series, and the plot-buffer cells of the plotted series' runs."""
+
+    starts: np.ndarray
+    rows: np.ndarray
+    series_runs: np.ndarray
+    plotted: np.ndarray
+    at: tuple[np.ndarray, np.ndarray]
 
 
 class _Column:
@@ -155,9 +167,9 @@ class Profiler:
             return
         window = self._regroup(parts)
         self._intervals(window)
-        bucket_starts, bucket_keys = self._buckets(window)
+        buckets = self._buckets(window)
         for column in self.columns.values():
-            self._column(window, column, bucket_starts, bucket_keys)
+            self._column(window, column, buckets)
 
     def _series_id(self, key: tuple[str | None, ...]) -> int:
         sid = self.series.get(key)
@@ -318,69 +330,75 @@ class Profiler:
             order = np.lexsort((ends, -durations))[:GAP_KEEP]   # longest first, earliest on ties
             self.kept[sid] = (durations[order], ends[order])
 
-    def _buckets(self, w: _Window) -> tuple[np.ndarray, np.ndarray]:
-        """Starts of the (series, plot bucket) runs in the sorted window and their keys."""
+    def _buckets(self, w: _Window) -> _Buckets:
+        """The runs of rows that share a series and a plot bucket in the sorted window."""
         bucket = np.clip((w.times - self.first_ns) // self.bucket_ns, 0, self.buckets - 1)
         key = w.local * self.buckets + bucket
         starts = np.r_[0, np.flatnonzero(key[1:] != key[:-1]) + 1]
-        keys = key[starts]
-        segment, bucket = np.divmod(keys, self.buckets)
+        segment, bucket = np.divmod(key[starts], self.buckets)
         sid = w.sids[segment]
         plotted = sid < MAX_PLOT_SERIES
         rows = np.diff(np.r_[starts, len(key)])
-        self.plot_rows[sid[plotted], bucket[plotted]] += rows[plotted]
-        return starts, keys
+        at = (sid[plotted], bucket[plotted])
+        self.plot_rows[at] += rows[plotted]
+        series_runs = np.r_[0, np.flatnonzero(segment[1:] != segment[:-1]) + 1]
+        return _Buckets(starts, rows, series_runs, plotted, at)
 
     def _kind(self, part: Part, name: str) -> str | None:
         return part.fields.get(name) or self.columns[name].kind
 
-    def _column(self, w: _Window, column: _Column, starts: np.ndarray, keys: np.ndarray) -> None:
-        sids, n = w.sids, len(w.times)
+    def _column(self, w: _Window, column: _Column, b: _Buckets) -> None:
+        sids = w.sids
         kinds = [self._kind(p, column.name) for p in w.parts]
         if column.kind is None:
             column.kind = next((k for k in kinds if k), None)
         numeric = column.numeric
+        values = None
         if numeric:
-            values = w.gather([_numbers(p, column.name, k or column.kind) for p, k in zip(w.parts, kinds)])
-            empty = np.isnan(values)
+            numbers = [_numbers(p, column.name, k or column.kind) for p, k in zip(w.parts, kinds)]
+            values = w.gather([v for v, _gaps in numbers])
+            empty = np.isnan(values) if any(gaps for _v, gaps in numbers) else None
         else:
-            values = None
             empty = w.gather([_empty(p, column.name) for p in w.parts])
-        filled = np.add.reduceat(~empty, w.starts, dtype=np.int64)
+        filled = w.lengths if empty is None else w.lengths - np.add.reduceat(empty, w.starts, dtype=np.int64)
         column.count[sids] += filled
-        segment, bucket = np.divmod(keys, self.buckets)
-        plotted = sids[segment] < MAX_PLOT_SERIES
-        at = (sids[segment][plotted], bucket[plotted])
         if column.name == self.label_field:
-            positive = ((values != 0) & ~empty if numeric else
-                        w.gather([_positive(p, column.name) for p in w.parts]))
+            positive = (values != 0 if empty is None else (values != 0) & ~empty) if numeric else \
+                w.gather([_positive(p, column.name) for p in w.parts])
             self.positive[sids] += np.add.reduceat(positive, w.starts, dtype=np.int64)
             if self.plot_positive is not None:
-                self.plot_positive[at] += np.add.reduceat(positive, starts, dtype=np.int64)[plotted]
-        if numeric and filled.any():
-            zeroed = np.where(empty, 0.0, values) if empty.any() else values
-            low, high = np.fmin.reduceat(values, starts), np.fmax.reduceat(values, starts)
-            total = np.add.reduceat(zeroed, starts)
-            runs = np.r_[0, np.flatnonzero(segment[1:] != segment[:-1]) + 1]   # one run per series
-            column.min[sids] = np.fmin(column.min[sids], np.fmin.reduceat(low, runs))
-            column.max[sids] = np.fmax(column.max[sids], np.fmax.reduceat(high, runs))
-            column.sum[sids] += np.add.reduceat(total, runs)
+                self.plot_positive[b.at] += np.add.reduceat(positive, b.starts, dtype=np.int64)[b.plotted]
+        if not filled.any():
+            return
+        low = high = None
+        if numeric:
+            if empty is None:   # no empty cell: the faster kernels that propagate NaN are safe
+                low, high = np.minimum.reduceat(values, b.starts), np.maximum.reduceat(values, b.starts)
+                total, count = np.add.reduceat(values, b.starts), b.rows
+            else:
+                low, high = np.fmin.reduceat(values, b.starts), np.fmax.reduceat(values, b.starts)
+                total = np.add.reduceat(np.where(empty, 0.0, values), b.starts)
+                count = b.rows - np.add.reduceat(empty, b.starts, dtype=np.int64)
+            column.min[sids] = np.fmin(column.min[sids], np.fmin.reduceat(low, b.series_runs))
+            column.max[sids] = np.fmax(column.max[sids], np.fmax.reduceat(high, b.series_runs))
+            column.sum[sids] += np.add.reduceat(total, b.series_runs)
             if column.plot is not None:
                 lows, highs, sums, counts = column.plot
-                lows[at] = np.fmin(lows[at], low[plotted])
-                highs[at] = np.fmax(highs[at], high[plotted])
-                sums[at] += total[plotted]
-                counts[at] += np.add.reduceat(~empty, starts, dtype=np.int64)[plotted]
-        if column.values is None or not filled.any():
+                lows[b.at] = np.fmin(lows[b.at], low[b.plotted])
+                highs[b.at] = np.fmax(highs[b.at], high[b.plotted])
+                sums[b.at] += total[b.plotted]
+                counts[b.at] += count[b.plotted]
+        if column.values is None:
             return
-        coded = (_number_codes(values, empty) if numeric
-                 else _text_codes(w, [_text(p, column.name) for p in w.parts]))
+        if numeric:
+            coded = _number_codes(values, empty, float(np.nanmin(low)), float(np.nanmax(high)),
+                                  column.kind in ("int", "uint"))
+        else:
+            coded = _text_codes(w, [_text(p, column.name) for p in w.parts])
         if coded is None:
             column.many()
             return
         codes, names = coded
-        if column.kind in ("int", "uint"):
-            names = [str(int(float(v))) for v in names]
         width = len(names) + 1
         counts = np.bincount(w.local * width + codes + 1, minlength=len(sids) * width).reshape(len(sids), width)
         column.merge_counts(sids, counts[:, 1:], names)
@@ -625,17 +643,23 @@ def _blank_to_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return column
 
 
-def _numbers(part: Part, name: str, kind: str | None) -> np.ndarray:
-    """A numeric field as float64 (NaN = empty cell), cast in bulk from the server's text."""
+def _numbers(part: Part, name: str, kind: str | None) -> tuple[np.ndarray, bool]:
+    """A numeric field as float64 (NaN = empty cell), cast in bulk from the server's text;
+    and whether any cell is empty."""
     column = _column_of(part, name)
     if column is None:
-        return np.full(part.table.num_rows, np.nan)
+        return np.full(part.table.num_rows, np.nan), True
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         target = {"int": pa.int64(), "uint": pa.uint64()}.get(kind or "", pa.float64())
-        column = pc.cast(_blank_to_null(column), target)
+        try:
+            column = pc.cast(_blank_to_null(column), target)
+        except pa.ArrowInvalid as exc:
+            raise DataError(f"field {name!r} holds a value that is not a {kind or 'float'}: {exc}") from None
     if not pa.types.is_floating(column.type):
         column = column.cast(pa.float64())
-    return pc.fill_null(column, np.nan).to_numpy()
+    if column.null_count:
+        return pc.fill_null(column, np.nan).to_numpy(), True
+    return column.to_numpy(), False
 
 
 def _text(part: Part, name: str) -> pa.Array | None:
@@ -668,18 +692,25 @@ def _positive(part: Part, name: str) -> np.ndarray:
     return pc.fill_null(pc.invert(negative), False).to_numpy(zero_copy_only=False)
 
 
-def _number_codes(values: np.ndarray, empty: np.ndarray) -> tuple[np.ndarray, list[str]] | None:
-    """(code per row, -1 = empty; the value of each code) or None beyond VALUE_CAP values."""
-    present = values[~empty]
-    low, high = float(present.min()), float(present.max())
-    if high - low < 4 * VALUE_CAP and np.array_equal(present, np.floor(present)):
-        codes = np.where(empty, -1, values - low).astype(np.int64)
-        return codes, [repr(low + i) for i in range(int(high - low) + 1)]
+def _number_codes(values: np.ndarray, empty: np.ndarray | None, low: float, high: float,
+                  integral: bool) -> tuple[np.ndarray, list[str]] | None:
+    """(code per row, -1 = empty; the text of each code's value) or None beyond VALUE_CAP values."""
+    present = values if empty is None else values[~empty]
+    if len(np.unique(present[:4 * VALUE_CAP])) > VALUE_CAP:
+        return None
+    if high - low < 4 * VALUE_CAP and (integral or np.array_equal(present, np.floor(present))):
+        shifted = values - low
+        codes = (shifted if empty is None else np.where(empty, -1, shifted)).astype(np.int64)
+        return codes, [_number_text(low + i, integral) for i in range(int(high - low) + 1)]
     encoded = pc.dictionary_encode(pa.array(values, from_pandas=True))
     if len(encoded.dictionary) > VALUE_CAP:
         return None
     codes = pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64)
-    return codes, [repr(v) for v in encoded.dictionary.to_pylist()]
+    return codes, [_number_text(v, integral) for v in encoded.dictionary.to_pylist()]
+
+
+def _number_text(value: float, integral: bool) -> str:
+    return str(int(value)) if integral else repr(float(value))
 
 
 def _text_codes(w: _Window, texts: list[pa.Array | None]) -> tuple[np.ndarray, list[str]] | None:

@@ -160,6 +160,8 @@ BAD = [
     ("value_missing_at_end", {}, ["--fields"], ["--fields needs a value"]),
     ("flag_twice", {}, ["--measurement", "m2"], ["--measurement is given twice"]),
     ("secret_without_env", {"token": "Secret"}, [], ["INFLUXDB_TOKEN"]),
+    ("token_with_inner_line_break", {"token": "tok-SEKRET\nmore"}, [], ["token"]),
+    ("token_with_control_character", {"token": "tok-SEKRET\x01"}, [], ["token"]),
     ("secret_upper_without_env", {"token": "SECRET", "bucket": "secret"}, [], ["INFLUXDB_TOKEN", "INFLUXDB_BUCKET"]),
 ]
 
@@ -184,7 +186,7 @@ def test_bad_parameter_exits_2_with_one_line(bad_runs, name: str, expected: list
     line = assert_one_error_line(result, 2)
     for text in expected:
         assert text in line, line
-    assert "pa55" not in line
+    assert "pa55" not in line and "SEKRET" not in line
     assert not out.exists()
 
 
