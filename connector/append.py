@@ -35,8 +35,8 @@ class Watermark:
 
 def read_watermark(path: Path, compressed: bool, time_format: str) -> Watermark | None:
     """The existing file's header and end; None when it has a header and no rows."""
-    if time_format == "none":
-        raise ParameterError("mode append needs a time column; time_format none has none")
+    if time_format == "omit":
+        raise ParameterError("mode append needs a time column; time_format omit has none")
     try:
         header = _header(path, compressed)
         reader = pacsv.open_csv(  # every column as text: nothing is parsed that is not compared

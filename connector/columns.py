@@ -48,7 +48,7 @@ def output_columns(settings: Settings, plan: Plan) -> tuple[Layout, list[str]]:
     if clash:
         raise DataError(f"{', '.join(map(repr, clash))} is both a tag and a field; export it with fields= "
                         f"excluding one of them")
-    time_names = [] if settings.time_format == "none" else [settings.time_col]
+    time_names = [] if settings.time_format == "omit" else [settings.time_col]
     names = [*time_names, *tags, *fields]
     renames = dict(settings.rename)
     unknown = [old for old in renames if old not in names]
@@ -61,6 +61,6 @@ def output_columns(settings: Settings, plan: Plan) -> tuple[Layout, list[str]]:
         raise ParameterError(f"output column {', '.join(map(repr, duplicates))} appears twice; "
                              f"change time_col or use rename")
     if not header:
-        raise ParameterError("nothing to export: time_format is none and no tag or field is left")
+        raise ParameterError("nothing to export: time_format is omit and no tag or field is left")
     layout = Layout(tags, fields, plan.tags, settings.time_format, settings.timezone)
     return layout, header

@@ -26,7 +26,7 @@ DEFAULT_WORKDIR = "/cnvrg"
 # grid of them); the choices live here and in the descriptions.
 API_CHOICES = ("auto", "v2", "v1")
 MODES = ("overwrite", "append")
-TIME_FORMATS = ("iso", "epoch_ns", "epoch_ms", "epoch_s", "none")
+TIME_FORMATS = ("iso", "epoch_ns", "epoch_ms", "epoch_s", "omit")  # not "none": cnvrg reads that as unset
 
 
 @dataclass(frozen=True)

@@ -634,7 +634,8 @@ def _all_gaps(kept: tuple[np.ndarray, np.ndarray], threshold: float | None) -> l
 # --------------------------------------------------------------------------------- helpers
 
 def _column_of(part: Part, name: str) -> pa.ChunkedArray | None:
-    return part.table.column(name) if name in part.table.column_names else None
+    index = part.table.schema.get_field_index(name)
+    return part.table.column(index) if index >= 0 else None
 
 
 def _blank_to_null(column: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -108,7 +108,7 @@ def zone_offsets(zone: str, ns) -> np.ndarray | None:
 
 def time_text(ns, time_format: str, zone: str = "UTC") -> pa.Array | None:
     """The time column's text in the chosen format; None when there is no time column."""
-    if time_format == "none":
+    if time_format == "omit":
         return None
     if time_format == "iso":
         return iso_time(ns, zone_offsets(zone, ns) if zone.upper() not in ("UTC", "Z") else None)

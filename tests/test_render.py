@@ -50,7 +50,7 @@ def test_epoch_formats_round_down():
     assert render.time_text(ns, "epoch_ns").to_pylist() == ["1704067230999999999", "-1"]
     assert render.time_text(ns, "epoch_ms").to_pylist() == ["1704067230999", "-1"]
     assert render.time_text(ns, "epoch_s").to_pylist() == ["1704067230", "-1"]
-    assert render.time_text(ns, "none") is None
+    assert render.time_text(ns, "omit") is None
 
 
 def test_float_text_round_trips_and_keeps_whole_numbers_float():
