@@ -551,8 +551,10 @@ class Profiler:
             more = f"; {len(gappy) - 3:,} more series with gaps" if len(gappy) > 3 else ""
             lines.append("gaps: " + "; ".join(texts) + more)
         columns = r["columns"]
-        for name, c in columns.items():
-            if name != self.label_field and not c.get("label_like") or not c["filled"]:
+        labels = [self.label_field] if self.label_field else [n for n, c in columns.items() if c.get("label_like")]
+        for name in labels[:3]:
+            c = columns[name]
+            if not c["filled"]:
                 continue
             one = next((v for v in ("1", "1.0", "true") if isinstance(c["values"], dict) and v in c["values"]), None)
             positive = c["positive"] if "positive" in c else c["values"].get(one, 0) if one else 0
@@ -777,11 +779,16 @@ _UNITS = ((86_400 * 10**9, "d"), (3_600 * 10**9, "h"), (60 * 10**9, "min"), (10*
 
 
 def _duration(ns: float) -> str:
-    """A readable duration: 10 s, 250 ms, 3 h, 1.5 d."""
-    for size, unit in _UNITS:
-        if abs(ns) >= size or size == 1:
-            return f"{ns / size:.3g} {unit}"
-    return f"{ns:g} ns"
+    """A readable duration: 250 ms, 10 s, 6 min 40 s, 3 h, 1 d 2 h."""
+    ns = abs(ns)
+    for index, (size, unit) in enumerate(_UNITS):
+        if ns >= size or size == 1:
+            if size < 60 * 10**9:
+                return f"{ns / size:.3g} {unit}"
+            minor, minor_unit = _UNITS[index + 1]
+            major, rest = divmod(round(ns / minor), size // minor)
+            return f"{major} {unit}" + (f" {rest} {minor_unit}" if rest else "")
+    return "0 ns"
 
 
 def _short(ns: int, minutes: bool = False) -> str:

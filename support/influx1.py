@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import shutil
+import ssl
 import signal
 import socket
 import subprocess
@@ -116,7 +117,9 @@ bind-address = "127.0.0.1:{rpc_port}"
   log-enabled = false
   suppress-write-log = true
   pprof-enabled = false
-  https-enabled = false
+  https-enabled = {https}
+  https-certificate = "{cert}"
+  https-private-key = "{key}"
   unix-socket-enabled = false
 
 [ifql]
@@ -140,6 +143,8 @@ class Influx1Server:
     username: str = ADMIN_USER
     password: str = ADMIN_PASSWORD
     start_timeout_s: float = START_TIMEOUT_S
+    tls_cert: Path | None = None  # PEM certificate and key: serve HTTPS instead of HTTP
+    tls_key: Path | None = None
     host: str = field(default="127.0.0.1", init=False)
     port: int = field(default=0, init=False)
     root: Path | None = field(default=None, init=False)
@@ -148,7 +153,7 @@ class Influx1Server:
     # ---- lifecycle -------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://{self.host}:{self.port}"
 
     @property
     def log_path(self) -> Path | None:
@@ -186,7 +191,8 @@ class Influx1Server:
         self.port = _free_port()
         cfg = self.root / "influxd.conf"
         cfg.write_text(_CONFIG.format(root=self.root, rpc_port=_free_port(), http_port=self.port,
-                                      auth=str(self.auth_enabled).lower()))
+                                      auth=str(self.auth_enabled).lower(), https=str(bool(self.tls_cert)).lower(),
+                                      cert=self.tls_cert or "", key=self.tls_key or ""))
         # influxd lets INFLUXDB_* environment variables override the config: keep them out
         env = {k: v for k, v in os.environ.items() if not k.startswith("INFLUXDB_")}
         with open(self.root / "influxd.log", "ab") as log:
@@ -259,7 +265,11 @@ class Influx1Server:
             token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
             hdrs.setdefault("Authorization", f"Basic {token}")
         target = path + ("?" + urllib.parse.urlencode(params) if params else "")
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        if self.tls_cert:  # our own test certificate: the harness need not verify it
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                self.host, self.port, timeout=timeout, context=ssl._create_unverified_context())
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             conn.request(method, target, body=body, headers=hdrs)
             r = conn.getresponse()

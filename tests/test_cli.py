@@ -211,13 +211,16 @@ def test_verbose_true_shows_the_traceback_for_a_bad_parameter(tmp_path: Path) ->
 
 # ---------------------------------------------------------------- against the real 1.x server
 
-def test_success_prints_one_summary_line_and_writes_the_file(influx1: Influx1Server, tmp_path: Path) -> None:
+def test_success_ends_with_one_summary_line_and_writes_the_file(influx1: Influx1Server, tmp_path: Path) -> None:
+    """stdout is the job log (a few [influxdb-connector] lines, then the summary); stderr stays empty."""
     db = data_db(influx1)
     out = tmp_path / "out"
     result = cli(*argv(valid(influx1.url, db, out)))
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert len(lines) == 1, result.stdout
+    assert result.stderr == ""
+    *log_lines, summary = result.stdout.splitlines()
+    assert all(line.startswith("[influxdb-connector] ") for line in log_lines), result.stdout
+    lines = [summary]
     path = out / "influxdb.csv"
     assert re.fullmatch(
         r"wrote 2 rows x 3 columns, 2024-01-01T00:00:00\.000000000Z \.\. 2024-01-01T00:00:01\.000000007Z, "

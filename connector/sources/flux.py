@@ -16,7 +16,7 @@ from ..errors import ConnectorError, DataError, ServerRefused, ServerUnavailable
 from ..timerange import Window
 from .annotated_csv import parse_block, probe_tables, split_blocks
 from .base import Part, Plan
-from .http import read_body, unreachable
+from .http import read_body, tls_refused, unreachable
 
 log = logging.getLogger("connector")
 
@@ -151,5 +151,7 @@ def _from_status(status: int | None, message: str | None, headers, settings: Set
                 retry_after = None
         return ServerUnavailable(f"InfluxDB is unavailable ({status}): {said}", status, retry_after)
     if status == 0:
+        if "SSLError" in said or "CERTIFICATE" in said:
+            return tls_refused(settings.url, said.splitlines()[-1])
         return ServerUnavailable(f"cannot reach InfluxDB at {settings.url}: {said}")
     return ServerRefused(f"InfluxDB answered {status}: {said}", status)

@@ -1,7 +1,9 @@
 """Reading an HTTP answer whole, in bulk, and refusing one that was cut short."""
 from __future__ import annotations
 
-from ..errors import ServerUnavailable
+import ssl
+
+from ..errors import ConnectorError, ServerRefused, ServerUnavailable
 
 READ_SIZE = 1 << 20
 
@@ -34,13 +36,21 @@ def read_body(response) -> bytes:
     return body
 
 
-def unreachable(url: str, exc: BaseException, timeout_s: float, token: str) -> ServerUnavailable:
+def tls_refused(url: str, detail: str) -> ServerRefused:
+    """A certificate that does not verify will not verify on retry either."""
+    return ServerRefused(f"the HTTPS certificate of {url} did not verify ({detail.strip()}); pass ssl_ca_cert "
+                         f"with your CA bundle, or verify_ssl False to skip the check (not recommended)")
+
+
+def unreachable(url: str, exc: BaseException, timeout_s: float, token: str) -> ConnectorError:
     """One message for every way a request can fail before the server answers."""
     import urllib3.exceptions as u3
 
     from ..errors import redact
 
     reason = getattr(exc, "reason", None) or exc
+    if isinstance(reason, (u3.SSLError, ssl.SSLError)):
+        return tls_refused(url, redact(str(reason), token).splitlines()[-1])
     # urllib3 1.26 makes NewConnectionError (refused, no route) a kind of ConnectTimeoutError.
     if isinstance(reason, (u3.TimeoutError, TimeoutError)) and not isinstance(reason, u3.NewConnectionError):
         return ServerUnavailable(f"InfluxDB at {url} did not answer within {timeout_s:g} s (timeout)")
