@@ -52,12 +52,18 @@ def size_range(size: int, rows: int) -> Range:
                  timestamps * data.SERIES)
 
 
+SERVER_PIDS: dict[str, int] = {}  # name -> pid: their CPU seconds per run go to the JSON
+
+
 def execute(job: Job) -> dict:
     """Run a job once; the output file is measured, then deleted (4N outputs are large)."""
     if job.output is not None:
         job.output.unlink(missing_ok=True)
+    before = {name: servers.cpu_seconds(pid) for name, pid in SERVER_PIDS.items()}
     sample = measure.run(job.argv, stdout_path=job.output if job.to_stdout else None, cwd=str(ROOT))
-    result = {"wall_s": sample.wall_s, "rss_mb": sample.rss_mb, "rc": sample.rc}
+    result = {"wall_s": sample.wall_s, "rss_mb": sample.rss_mb, "rc": sample.rc,
+              **{f"cpu_s_{name}": round(servers.cpu_seconds(pid) - before[name], 2)
+                 for name, pid in SERVER_PIDS.items()}}
     if job.output is not None and job.output.exists():
         result["out_bytes"] = job.output.stat().st_size
         job.output.unlink()
@@ -185,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             results["seeding"] = {"v2_load_points_s": v2["load_s"], "v1": v1_seed,
                                   "total_s": round(time.monotonic() - started, 1)}
             print(f"seeded: {results['seeding']}", file=sys.stderr)
+            SERVER_PIDS.update(serve_v2=v2["pid"], influxd=v1._proc.pid)  # noqa: SLF001
             jobs = build_jobs(args, v2, v1, work)
             timed(jobs, args.reps)
             results["jobs"] = [report.summarize(j) for j in jobs]

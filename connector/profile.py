@@ -142,8 +142,7 @@ class Profiler:
         self.label_field = label_field
         self.gap_factor = float(gap_factor)
         self.first_ns, self.last_ns = int(first_ns), int(max(last_ns, first_ns))
-        self.buckets = max(1, int(plot_buckets))
-        self.bucket_ns = -(-(self.last_ns - self.first_ns + 1) // self.buckets)
+        self.bucket_ns, self.origin_ns, self.buckets = _bucketing(self.first_ns, self.last_ns, max(1, int(plot_buckets)))
         self.columns = {name: _Column(name, kind, kind in _NUMERIC and name != label_field, self.buckets)
                         for name, kind in sorted(fields.items())}
         self.series: dict[tuple[str | None, ...], int] = {}   # tag values -> id, in order of appearance
@@ -332,7 +331,7 @@ class Profiler:
 
     def _buckets(self, w: _Window) -> _Buckets:
         """The runs of rows that share a series and a plot bucket in the sorted window."""
-        bucket = np.clip((w.times - self.first_ns) // self.bucket_ns, 0, self.buckets - 1)
+        bucket = np.clip((w.times - self.origin_ns) // self.bucket_ns, 0, self.buckets - 1)
         key = w.local * self.buckets + bucket
         starts = np.r_[0, np.flatnonzero(key[1:] != key[:-1]) + 1]
         segment, bucket = np.divmod(key[starts], self.buckets)
@@ -584,21 +583,22 @@ class Profiler:
         for key, sid in shown:
             sampling = self._sampling(sid)
             gaps = sampling["gaps"]
-            label = ", ".join(f"{self.tags[i]}={key[i]}" for i in varying if key[i] is not None)
+            label = ", ".join(key[i] or "-" for i in varying)
             series.append(PlotSeries(
                 sid=sid, label=label or self.series_label(key), rows=int(self.rows[sid]), first_ns=int(self.first[sid]),
                 last_ns=int(self.last[sid]), median_ns=sampling["median_interval_ns"],
                 gaps=[(g["start_ns"], g["end_ns"]) for g in _all_gaps(self.kept[sid], gaps["threshold_ns"])],
                 gap_count=gaps["count"], gaps_lower_bound=gaps["count_is_lower_bound"]))
         fields = {name: c.plot for name, c in self.columns.items() if c.plot is not None}
-        return PlotData(self.first_ns, self.last_ns, self.bucket_ns, self.buckets, series, len(self.series), fields,
+        return PlotData(self.first_ns, self.last_ns, self.origin_ns, self.bucket_ns, self.buckets,
+                        ", ".join(self.tags[i] for i in varying), series, len(self.series), fields,
                         self.plot_rows, self.label_field, self.plot_positive, self.gap_factor)
 
 
 @dataclass(frozen=True)
 class PlotSeries:
     sid: int            # row of the plot buffers
-    label: str          # the tags that tell the plotted series apart
+    label: str          # the values of the tags that tell the plotted series apart
     rows: int
     first_ns: int
     last_ns: int
@@ -610,12 +610,14 @@ class PlotSeries:
 
 @dataclass(frozen=True)
 class PlotData:
-    """Buffers per (series row, time bucket); bucket i covers first_ns + i * bucket_ns."""
+    """Buffers per (series row, time bucket); bucket i covers origin_ns + i * bucket_ns."""
 
     first_ns: int
     last_ns: int
+    origin_ns: int
     bucket_ns: int
     buckets: int
+    legend_title: str   # the tags whose values label the series
     series: list[PlotSeries]
     series_count: int
     fields: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]   # min, max, sum, count
@@ -735,6 +737,24 @@ def _text_codes(w: _Window, texts: list[pa.Array | None]) -> tuple[np.ndarray, l
     return w.gather(per_part), list(vocabulary)
 
 
+_NICE_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def _bucketing(first: int, last: int, most: int) -> tuple[int, int, int]:
+    """(bucket width, origin, count): a round width (1 s, 10 min, 1 h, 1 d, 7 d, ...; finer than a
+    second: a power of ten) with at most `most` buckets, aligned to multiples of the width."""
+    wanted = -(-(last - first + 1) // most)
+    if wanted < 10**9:
+        width = 10 ** max(0, len(str(wanted - 1)) if wanted > 1 else 0)
+    else:
+        width = next((n * 10**9 for n in _NICE_S if n * 10**9 >= wanted), None) or -(-wanted // 86_400_000_000_000) * 86_400_000_000_000
+    origin = first // width * width
+    while (last - origin) // width + 1 > most:   # alignment can need one more bucket than `most`
+        width = next((n * 10**9 for n in _NICE_S if n * 10**9 > width), width * 2)
+        origin = first // width * width
+    return width, origin, int((last - origin) // width + 1)
+
+
 def _bins(intervals: np.ndarray) -> np.ndarray:
     """Histogram bin of each interval (ns): the float64's exponent and top SUB_BITS mantissa
     bits, so 2**SUB_BITS bins per octave, 1 for 1 ns; 0 for zero or negative ("no interval")."""
@@ -786,7 +806,10 @@ def _duration(ns: float) -> str:
             if size < 60 * 10**9:
                 return f"{ns / size:.3g} {unit}"
             minor, minor_unit = _UNITS[index + 1]
-            major, rest = divmod(round(ns / minor), size // minor)
+            rounded = round(ns / minor) * minor
+            if index and rounded >= _UNITS[index - 1][0]:   # 59 min 59.9 s -> 1 h
+                return _duration(rounded)
+            major, rest = divmod(rounded // minor, size // minor)
             return f"{major} {unit}" + (f" {rest} {minor_unit}" if rest else "")
     return "0 ns"
 

@@ -253,18 +253,20 @@ def test_profile_result_is_json_with_nine_digit_times(result):
 
 
 def test_profile_summary_lines_read_well():
-    profiler = _profile(label_field="anomaly")
-    lines = profiler.summary_lines()
-    assert lines[0] == ("profile: 3 series by site, unit, 7,571 rows, "
-                        "2024-01-01 00:00:00Z .. 2024-01-01 01:56:39Z")
-    assert lines[1] == ("sampling (median interval): 1 s in unit=b, 10 s in site=s1,unit=a, "
-                        "60 s in site=s2,unit=c; 2 duplicate timestamps")
-    assert lines[2] == ("gaps: 1 > 5 min in site=s2,unit=c, longest 6.67 min at 2024-01-01T00:50Z; "
-                        "2 > 50 s in site=s1,unit=a, longest 5.17 min at 2024-01-01T00:49Z; "
-                        "21 > 5 s in unit=b, longest 1.67 min at 2024-01-01T01:53Z")
-    assert lines[3] == "anomaly: 1 = 0.9% (70 of 7,571 rows)"
-    assert lines[4].startswith("empty cells: never 100.0%, ok ")
-    assert lines[5] == "strings: serial > 200 distinct; state 3 distinct (run 90%, idle 5%, stop 5%)"
+    assert _profile(label_field="anomaly").summary_lines() == [
+        "profile: 3 series by site, unit, 7,421 rows, 2024-01-01 00:00:00Z .. 2024-01-01 01:56:39Z",
+        "sampling (median interval): 1 s in unit=b, 10 s in site=s1,unit=a, 1 min in site=s2,unit=c; "
+        "2 duplicate timestamps",
+        "gaps: 1 > 5 min in site=s2,unit=c, longest 6 min 40 s at 2024-01-01T00:50Z; "
+        "2 > 50 s in site=s1,unit=a, longest 5 min 10 s at 2024-01-01T00:49Z; "
+        "21 > 5 s in unit=b, longest 1 min 40 s at 2024-01-01T01:53Z",
+        "anomaly: 1 = 0.9% (70 of 7,421 rows)",
+        "empty cells: never 100.0%, ok 16.4%, temp 1.5%, state 0.3%",
+        "strings: serial > 200 distinct; state 3 distinct (run 94%, idle 3%, stop 3%)",
+    ]
+    # without a label field, 0/1 and true/false columns are reported as labels
+    assert _profile().summary_lines()[3:5] == ["anomaly: 1 = 0.9% (70 of 7,421 rows)",
+                                               "ok: true = 47.9% (2,971 of 6,206 rows)"]
 
 
 def test_profile_gap_count_is_a_lower_bound_when_the_threshold_splits_a_full_bin():
