@@ -24,6 +24,7 @@ TIME = ["/usr/bin/time", "-f", "%M", "-o"] if os.access("/usr/bin/time", os.X_OK
 class Sample:
     wall_s: float
     rss_mb: float
+    cpu_s: float  # user + system of the command (and its children)
     rc: int
     stdout: str
     stderr: str
@@ -63,4 +64,10 @@ def run(argv: list[str], stdout_path: Path | None = None, cwd: str | None = None
     if stdout_path is None:
         stdout = out_path.read_text(errors="replace")
         out_path.unlink()
-    return Sample(wall, rss_mb, child.returncode, stdout, stderr)
+    return Sample(wall, rss_mb, usage.ru_utime + usage.ru_stime, child.returncode, stdout, stderr)
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds all processes on the machine spent busy (not idle/iowait), from /proc/stat."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, open("/proc/stat").readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")

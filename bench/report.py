@@ -17,7 +17,8 @@ def summarize(job) -> dict:
         out["error"] = job.samples[-1].get("error") if job.samples else None
         return out
     wall = median(s["wall_s"] for s in ok)
-    out.update(wall_s=round(wall, 3), rss_mb=round(max(s["rss_mb"] for s in ok), 1))
+    out.update(wall_s=round(wall, 3), rss_mb=round(max(s["rss_mb"] for s in ok), 1),
+               other_cores=round(median(s.get("other_cores", 0.0) for s in ok), 2), samples=job.samples)
     sizes = [s["out_bytes"] for s in ok if "out_bytes" in s]
     if sizes:
         out["out_mb"] = round(median(sizes) / 1e6, 1)
@@ -100,7 +101,8 @@ def _fmt(value, spec: str) -> str:
 def render(results: dict) -> str:
     cfg = results["config"]
     lines = [f"\nrows N = {cfg['rows']:,} ({cfg['series']} series x {len(cfg['fields'])} float fields, 1 s apart), "
-             f"sizes {cfg['sizes']}, median of {cfg['reps']} reps; old path only up to {cfg['old_max_rows']:,} rows",
+             f"sizes {cfg['sizes']}, median of {cfg['reps']} reps; old path up to {cfg['old_max_rows']:,} rows, "
+             f"influx CLI up to {cfg['cli_max_rows']:,} rows",
              f"seeding (not timed): {results.get('seeding')}", "",
              f"{'command':<34}{'target':<10}{'rows':>10}{'wall s':>9}{'rows/s':>11}{'MB/s':>8}{'out MB':>8}{'RSS MB':>8}"]
     for j in results["jobs"]:
@@ -110,7 +112,7 @@ def render(results: dict) -> str:
         flag = f"  rows reported {j['rows_mismatch']}!" if "rows_mismatch" in j else ""
         lines.append(f"{j['name']:<34}{j['target']:<10}{_fmt(j['rows'], ',d'):>10}{j['wall_s']:>9.2f}"
                      f"{_fmt(j.get('rows_per_s'), ',d'):>11}{_fmt(j.get('mb_per_s'), '.1f'):>8}"
-                     f"{_fmt(j.get('out_mb'), '.1f'):>8}{j['rss_mb']:>8.0f}{flag}")
+                     f"{_fmt(j.get('out_mb'), '.1f'):>8}{j['rss_mb']:>8.0f}{j['other_cores']:>7.2f}{flag}")
     lines += ["", f"{'per-row / fixed split':<34}{'target':<10}{'per-row us':>11}{'fixed s':>9}{'RSS growth':>11}"]
     for s in results["splits"]:
         lines.append(f"{s['name']:<34}{s['target']:<10}{s['per_row_us']:>11.3f}{s['fixed_s']:>9.3f}{s['rss_growth']:>10.0%}")

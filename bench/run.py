@@ -60,10 +60,15 @@ def execute(job: Job) -> dict:
     if job.output is not None:
         job.output.unlink(missing_ok=True)
     before = {name: servers.cpu_seconds(pid) for name, pid in SERVER_PIDS.items()}
+    busy = measure.busy_cpu_seconds()
     sample = measure.run(job.argv, stdout_path=job.output if job.to_stdout else None, cwd=str(ROOT))
-    result = {"wall_s": sample.wall_s, "rss_mb": sample.rss_mb, "rc": sample.rc,
+    busy = measure.busy_cpu_seconds() - busy
+    result = {"wall_s": sample.wall_s, "rss_mb": sample.rss_mb, "rc": sample.rc, "cpu_s": round(sample.cpu_s, 2),
               **{f"cpu_s_{name}": round(servers.cpu_seconds(pid) - before[name], 2)
                  for name, pid in SERVER_PIDS.items()}}
+    # cores used by everything else on the machine meanwhile: the noise in this sample
+    others = busy - sample.cpu_s - sum(v for k, v in result.items() if k.startswith("cpu_s_"))
+    result["other_cores"] = round(max(0.0, others) / sample.wall_s, 2)
     if job.output is not None and job.output.exists():
         result["out_bytes"] = job.output.stat().st_size
         job.output.unlink()
@@ -124,8 +129,9 @@ def build_jobs(args, v2: dict, v1, work: Path) -> list[Job]:
         jobs.append(Job("connector", "v1", size, v1_argv, csv, rows=rng.rows))
         jobs.append(Job("raw (curl)", "v1", size, commands.curl_v1(
             v1.url, servers.DATABASE, influxql_queries, raw, chunk_rows), out / "raw-v1.csv", to_stdout=True, rows=rng.rows))
-        jobs.append(Job("influx CLI", "v1", size, commands.influx_cli(
-            v1.port, servers.DATABASE, data.MEASUREMENT, rng), out / "influx.csv", to_stdout=True, rows=rng.rows))
+        if rng.rows <= args.cli_max_rows:
+            jobs.append(Job("influx CLI", "v1", size, commands.influx_cli(
+                v1.port, servers.DATABASE, data.MEASUREMENT, rng), out / "influx.csv", to_stdout=True, rows=rng.rows))
     python = sys.executable
     jobs += [Job("startup: --help", "-", None, [python, str(ROOT / "influxdb_connector.py"), "--help"]),
              Job("startup: import connector.export", "-", None, [python, "-c", "import connector.export"]),
@@ -167,6 +173,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=3, help="repetitions per command (median reported)")
     parser.add_argument("--old-max-rows", type=int, default=None,
                         help="run the old path only up to this many rows (default: N, i.e. the smallest size)")
+    parser.add_argument("--cli-max-rows", type=int, default=None,
+                        help="run the influx CLI only up to this many rows (default: N; it takes ~30 us a row)")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     parser.add_argument("--workers-demo", action="store_true", help="also --workers 1 vs 4 at 0.2 s latency")
     parser.add_argument("--profile", action="store_true", help="also cProfile one export at N (2.x, in-process)")
@@ -174,6 +182,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.sizes = sorted({int(s) for s in args.sizes.split(",")})
     if args.old_max_rows is None:
         args.old_max_rows = args.sizes[0] * args.rows
+    if args.cli_max_rows is None:
+        args.cli_max_rows = args.sizes[0] * args.rows
     return args
 
 
@@ -182,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     timestamps = max(args.sizes) * args.rows // data.SERIES
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     results: dict = {"config": {"rows": args.rows, "sizes": args.sizes, "reps": args.reps,
-                                "old_max_rows": args.old_max_rows, "series": data.SERIES,
+                                "old_max_rows": args.old_max_rows,
+                                "cli_max_rows": args.cli_max_rows, "series": data.SERIES,
                                 "fields": list(data.FIELDS), "python": sys.version.split()[0]}}
     try:
         print(f"seeding {timestamps * data.SERIES:,} rows (not timed)...", file=sys.stderr)

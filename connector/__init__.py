@@ -7,9 +7,9 @@
 """
 from .errors import (ConnectorError, DataError, OutputError, ParameterError, ServerRefused,
                      ServerUnavailable)
-from .export import ExportSummary, export, run
+from .export import ExportSummary, export, read_dataframe, run
 
 __all__ = [
-    "export", "run", "ExportSummary", "ConnectorError", "ParameterError", "ServerRefused",
+    "export", "read_dataframe", "run", "ExportSummary", "ConnectorError", "ParameterError", "ServerRefused",
     "ServerUnavailable", "DataError", "OutputError",
 ]

@@ -14,7 +14,8 @@ import pyarrow.compute as pc
 
 from . import render
 from .columns import Layout
-from .sources.base import TIME_COLUMN, Part
+from .errors import DataError
+from .sources.base import ARROW_TYPES, TIME_COLUMN, Part
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,58 @@ def window_csv(parts: list[Part], layout: Layout) -> Rendered:
         order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
         ordered = pa.chunked_array(rows).take(order).combine_chunks()
     return Rendered(render.rows_buffer(ordered), len(ordered), int(times.min()), int(times.max()))
+
+
+def parquet_schema(layout: Layout, kinds: dict[str, str | None], header: list[str]) -> pa.Schema:
+    """The file's types, fixed before the first row: time, string tags, typed fields."""
+    types: list[pa.DataType] = []
+    if layout.time_format != "omit":
+        types.append(pa.int64() if layout.time_format.startswith("epoch")
+                     else pa.timestamp("ns", tz="UTC" if layout.timezone.upper() in ("UTC", "Z") else layout.timezone))
+    types += [pa.string()] * len(layout.tags)
+    types += [ARROW_TYPES.get(kinds.get(f) or "string", pa.string()) for f in layout.fields]
+    return pa.schema(list(zip(header, types)))
+
+
+_EPOCH_DIVISOR = {"epoch_ns": 1, "epoch_ms": 1_000_000, "epoch_s": 1_000_000_000}
+
+
+def _typed(column: pa.ChunkedArray | pa.Array, kind: pa.DataType, name: str) -> pa.Array:
+    try:
+        return pc.cast(column, kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataError(f"field {name!r} holds a value that is not {kind}: {exc}; export as CSV") from None
+
+
+def window_table(parts: list[Part], layout: Layout, schema: pa.Schema) -> pa.Table:
+    """One window as a typed table in the file's schema, rows ordered as in the CSV."""
+    parts = [p for p in parts if p.table.num_rows]
+    if not parts:
+        return schema.empty_table()
+    tables = []
+    for part in parts:
+        count = part.table.num_rows
+        columns: list[pa.Array] = []
+        types = iter(schema.types)
+        if layout.time_format != "omit":
+            time = part.table.column(TIME_COLUMN).cast(pa.int64())
+            kind = next(types)
+            if layout.time_format.startswith("epoch"):  # rounded down, as in the CSV
+                columns.append(pa.array(time.to_numpy() // _EPOCH_DIVISOR[layout.time_format]))
+            else:
+                columns.append(time.cast(kind))
+        for name in (*layout.tags, *layout.fields):
+            kind = next(types)
+            if name in part.table.column_names:
+                columns.append(_typed(part.table.column(name), kind, name))
+            else:
+                columns.append(pa.nulls(count, kind))
+        tables.append(pa.Table.from_arrays([pa.chunked_array(c) if isinstance(c, pa.Array) else c
+                                            for c in columns], schema=schema))
+    table = pa.concat_tables(tables)
+    keys = _sort_keys(parts, layout.sort_tags)
+    times = keys.column("time").to_numpy()
+    if len(parts) == 1 and (len(times) < 2 or bool(np.all(times[1:] > times[:-1]))):
+        return table
+    order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
+    return table.take(order)

@@ -10,17 +10,20 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import render
 from .append import Watermark, read_watermark
-from .assemble import drop_written, window_csv
-from .columns import output_columns
+from .assemble import drop_written, parquet_schema, window_csv, window_table
+from .columns import Layout, output_columns
 from .config import Settings, build_settings
 from .errors import DataError, ParameterError
 from .retry import with_retries
-from .sink import AtomicCsv
-from .sources.base import Part, Plan, Source
+from .sink import AtomicCsv, AtomicFile, AtomicParquet
+from .sources.base import TIME_COLUMN, Part, Plan, Source
 from .timerange import Window, WindowPlanner, format_rfc3339
 
 log = logging.getLogger("connector")
@@ -55,6 +58,24 @@ def export(**params: Any) -> ExportSummary:
     """The Python API: the same parameters as the CLI (library.yaml), as keyword arguments."""
     raw = {key: _as_text(value) for key, value in params.items()}
     return run(build_settings(raw))
+
+
+def read_dataframe(**params: Any):
+    """For small pulls in a notebook: the same export (streamed to a temporary Parquet file,
+    so the types survive), read back as a pandas DataFrame with nullable integer and
+    boolean columns. file_name and local_dir are chosen here."""
+    import tempfile
+
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    if "file_name" in params or "local_dir" in params:
+        raise ParameterError("read_dataframe chooses file_name and local_dir itself; use export() for a file")
+    with tempfile.TemporaryDirectory(prefix="influxdb-connector-") as folder:
+        summary = export(**params, file_name="frame.parquet", local_dir=folder)
+        table = pq.read_table(summary.path)
+    nullable = {pa.int64(): pd.Int64Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    return table.to_pandas(types_mapper=nullable.get)
 
 
 def _as_text(value: Any) -> Any:
@@ -159,21 +180,18 @@ def run(settings: Settings, source: Source | None = None) -> ExportSummary:
         planner = WindowPlanner(plan.first_ns, plan.last_ns + 1, settings.window_ns)
         windows = rows = 0
         first = last = None
-        base = settings.output_path if mark is not None else None
-        with AtomicCsv(settings.output_path, compress=settings.output_format == "csv.gz", base=base) as sink:
-            if mark is None:
-                sink.write(render.csv_header(header))
+        sink, write = _output(settings, layout, header, plan, mark)
+        with sink:
             for windows, (window, parts) in enumerate(
                     fetch_ahead(source, planner, settings.workers, settings.retries), 1):
                 if mark is not None and window.start <= mark.last_ns:
                     parts = drop_written(parts, mark.last_ns, mark.written(len(layout.tags)), layout.tags)
-                rendered = window_csv(parts, layout)
-                sink.write(rendered.data)
-                rows += rendered.rows
-                if rendered.rows:
-                    first = rendered.first_ns if first is None else first
-                    last = rendered.last_ns
-                log.debug("window %d %s: %d rows", windows, window, rendered.rows)
+                count, window_first, window_last = write(parts)
+                rows += count
+                if count:
+                    first = window_first if first is None else first
+                    last = window_last
+                log.debug("window %d %s: %d rows", windows, window, count)
             if rows == 0:
                 if mark is not None:
                     sink.abort()
@@ -190,6 +208,37 @@ def run(settings: Settings, source: Source | None = None) -> ExportSummary:
         bytes=size, seconds=round(time.monotonic() - started, 3), windows=windows, api=source.api,
         mode=settings.mode,
     )
+
+
+WindowWriter = Callable[[list[Part]], tuple[int, "int | None", "int | None"]]
+
+
+def _output(settings: Settings, layout: Layout, header: list[str], plan: Plan,
+            mark: Watermark | None) -> tuple[AtomicFile, WindowWriter]:
+    """The atomic file for the chosen format, and how one window's parts go into it."""
+    if settings.output_format == "parquet":
+        schema = parquet_schema(layout, plan.fields, header)
+        parquet = AtomicParquet(settings.output_path, schema)
+
+        def write_parquet(parts: list[Part]) -> tuple[int, int | None, int | None]:
+            table = window_table(parts, layout, schema)
+            if table.num_rows == 0:
+                return 0, None, None
+            parquet.write(table)
+            times = pa.chunked_array([p.table.column(TIME_COLUMN).cast(pa.int64()) for p in parts
+                                      if p.table.num_rows])
+            return table.num_rows, pc.min(times).as_py(), pc.max(times).as_py()
+
+        return parquet, write_parquet
+    csv_file = AtomicCsv(settings.output_path, compress=settings.output_format == "csv.gz",
+                         base=settings.output_path if mark is not None else None, header=render.csv_header(header))
+
+    def write_csv(parts: list[Part]) -> tuple[int, int | None, int | None]:
+        rendered = window_csv(parts, layout)
+        csv_file.write(rendered.data)
+        return rendered.rows, rendered.first_ns, rendered.last_ns
+
+    return csv_file, write_csv
 
 
 def _watermark(settings: Settings) -> Watermark | None:

@@ -129,6 +129,21 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
+def _joined(x: np.ndarray, has: np.ndarray, data: PlotData, series: Any,
+            *values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The buckets that hold rows, joined by lines except across a gap of the series (a break).
+
+    A series sampled more sparsely than the buckets leaves empty buckets between its points;
+    those must not break its line, only a real gap (> gap_factor x its median interval) does."""
+    index = np.flatnonzero(has)
+    if not len(index):
+        return x[:0], [v[:0] for v in values]
+    longest = max(data.gap_factor * (series.median_ns or 0), data.bucket_ns)
+    breaks = np.flatnonzero((np.diff(index) - 1) * data.bucket_ns > longest) + 1
+    xs = np.insert(x[index], breaks, np.nan)
+    return xs, [np.insert(v[index], breaks, np.nan) for v in values]
+
+
 def _shown(data: PlotData) -> str:
     if data.series_count > len(data.series):
         return f"first {len(data.series)} of {data.series_count:,} series"
@@ -148,17 +163,18 @@ def _field_figure(figure: Any, data: PlotData, field: str, stem: str) -> None:
         color = _COLORS[k % len(_COLORS)]
         has = counts[s.sid] > 0
         mean = np.where(has, sums[s.sid] / np.maximum(counts[s.sid], 1), np.nan)
-        ax.fill_between(x, lows[s.sid], highs[s.sid], where=has, color=color, alpha=0.18, linewidth=0)
-        ax.plot(x, mean, color=color, linewidth=1.1)
+        xs, (ms, lo, hi) = _joined(x, has, data, s, mean, lows[s.sid], highs[s.sid])
+        ax.fill_between(xs, lo, hi, color=color, alpha=0.18, linewidth=0)
+        ax.plot(xs, ms, color=color, linewidth=1.1)
         handles.append(Line2D([], [], color=color, linewidth=2, label=s.label))
         if data.positive is not None:
             hit = (data.positive[s.sid] > 0) & has
             anomalous |= hit
             ax.plot(x[hit], mean[hit], linestyle="none", marker="o", markersize=3.2, markerfacecolor=_ANOMALY,
                     markeredgecolor=_ANOMALY, zorder=3)
+    half = (x[1] - x[0]) / 2 if len(x) > 1 else 0
     for a, b in _runs(anomalous):
-        ax.axvspan(x[a] - (x[1] - x[0] if len(x) > 1 else 0) / 2, x[b - 1] + (x[1] - x[0] if len(x) > 1 else 0) / 2,
-                   color=_ANOMALY, alpha=0.10, linewidth=0)
+        ax.axvspan(x[a] - half, x[b - 1] + half, color=_ANOMALY, alpha=0.10, linewidth=0)
     if not counts.any():
         ax.text(0.5, 0.5, "no values", transform=ax.transAxes, ha="center", va="center", color="#777777")
     handles.append(Patch(color="#999999", alpha=0.35, label="min .. max per bucket"))
@@ -175,35 +191,37 @@ def _field_figure(figure: Any, data: PlotData, field: str, stem: str) -> None:
 
 def _coverage_figure(figure: Any, data: PlotData, stem: str) -> None:
     from matplotlib.patches import Patch
+    from matplotlib.transforms import blended_transform_factory
 
     ax = figure.add_axes((0.16, 0.13, 0.62, 0.74))
-    width = _dates(data.bucket_ns) - _dates(0)
     span_days = (data.last_ns - data.first_ns) / _NS_PER_DAY
     minimum = max(span_days / 600, 1e-12)   # a gap at least a pixel or two wide, however short
     count = len(data.series)
+    beside = blended_transform_factory(ax.transAxes, ax.transData)   # x in the axes, y at the bar
     for k, s in enumerate(data.series):
         y = count - 1 - k
         color = _COLORS[k % len(_COLORS)]
-        start = _dates(data.origin_ns)
-        covered = [(start + a * width, (b - a) * width) for a, b in _runs(data.rows[s.sid] > 0)]
-        ax.broken_barh(covered, (y - 0.3, 0.6), facecolors=color, alpha=0.85)
+        ax.broken_barh([(_dates(s.first_ns), (s.last_ns - s.first_ns) / _NS_PER_DAY)], (y - 0.3, 0.6),
+                       facecolors=color, alpha=0.85)
         gaps = [(_dates(a), max((b - a) / _NS_PER_DAY, minimum)) for a, b in s.gaps]
         ax.broken_barh(gaps, (y - 0.42, 0.84), facecolors=_ANOMALY, edgecolor=_ANOMALY, linewidth=0.5)
         median = _duration(s.median_ns) if s.median_ns else "-"
-        gap_text = (f"{'at least ' if s.gaps_lower_bound else ''}{s.gap_count:,} gap{'s' if s.gap_count != 1 else ''}"
-                    + (f", longest {_duration(max(b - a for a, b in s.gaps))}" if s.gaps else "")) \
-            if s.gap_count else "no gaps"
-        ax.text(1.01, (y + 0.5) / max(count, 1), f"{s.rows:,} rows, every {median}\n{gap_text}",
-                transform=ax.transAxes, va="center", fontsize=8.5, color="#333333")
+        if not s.gap_count:
+            gap_text = "no gaps"
+        else:
+            gap_text = (f"{'at least ' if s.gaps_lower_bound else ''}{s.gap_count:,} "
+                        f"gap{'s' if s.gap_count > 1 else ''}, longest {_duration(max(b - a for a, b in s.gaps))}"
+                        + (f"\n({len(s.gaps)} longest shown)" if s.gap_count > len(s.gaps) else ""))
+        ax.text(1.01, y, f"{s.rows:,} rows, every {median}\n{gap_text}", transform=beside, va="center",
+                fontsize=8.5, color="#333333")
     ax.set_yticks(range(count))
     ax.set_yticklabels([s.label for s in reversed(data.series)], fontsize=9)
     if data.legend_title:
         ax.set_ylabel(data.legend_title)
     ax.set_ylim(-0.7, count - 0.3 if count else 0.7)
     _time_axis(ax, data)
-    ax.legend(handles=[Patch(color="#999999", label=f"rows present (per {_duration(data.bucket_ns)})"),
-                       Patch(color=_ANOMALY, label=f"gap > {data.gap_factor:g}x median interval")],
+    ax.legend(handles=[Patch(color="#999999", label="first .. last point"),
+                       Patch(color=_ANOMALY, label=f"gap: interval > {data.gap_factor:g}x the series' median")],
               loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False, fontsize=9)
     figure.suptitle(f"{stem}: coverage and gaps", x=0.16, ha="left", fontsize=13, fontweight="bold")
-    ax.set_title(f"{_shown(data)}; the longest gaps of each series in red", loc="left", fontsize=9.5,
-                 color="#555555")
+    ax.set_title(_shown(data), loc="left", fontsize=9.5, color="#555555")

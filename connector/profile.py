@@ -104,12 +104,8 @@ class _Column:
         return self.kind in _NUMERIC
 
     def grow(self, size: int) -> None:
-        extra = size - len(self.count)
-        if extra > 0:
-            self.count = np.r_[self.count, np.zeros(extra, np.int64)]
-            self.min = np.r_[self.min, np.full(extra, np.nan)]
-            self.max = np.r_[self.max, np.full(extra, np.nan)]
-            self.sum = np.r_[self.sum, np.zeros(extra)]
+        self.count, self.min, self.max, self.sum = (_grown(a, size, fill) for a, fill in (
+            (self.count, 0), (self.min, np.nan), (self.max, np.nan), (self.sum, 0.0)))
 
     def merge_counts(self, sids: np.ndarray, counts: np.ndarray, keys: list[str]) -> None:
         """counts[segment, code] for this window -> per-series value counts (or "many")."""
@@ -142,7 +138,8 @@ class Profiler:
         self.label_field = label_field
         self.gap_factor = float(gap_factor)
         self.first_ns, self.last_ns = int(first_ns), int(max(last_ns, first_ns))
-        self.bucket_ns, self.origin_ns, self.buckets = _bucketing(self.first_ns, self.last_ns, max(1, int(plot_buckets)))
+        self.bucket_ns, self.origin_ns, self.buckets = _bucketing(self.first_ns, self.last_ns,
+                                                                  max(1, int(plot_buckets)))
         self.columns = {name: _Column(name, kind, kind in _NUMERIC and name != label_field, self.buckets)
                         for name, kind in sorted(fields.items())}
         self.series: dict[tuple[str | None, ...], int] = {}   # tag values -> id, in order of appearance
@@ -177,8 +174,7 @@ class Profiler:
             size = sid + 1
             self.keys.append(key)
             for name in ("rows", "first", "last", "duplicates", "positive"):
-                setattr(self, name, np.r_[getattr(self, name), np.zeros(1, np.int64)])
-            self.first[sid] = self.last[sid] = np.iinfo(np.int64).min
+                setattr(self, name, _grown(getattr(self, name), size, 0))
             self.hist.append({})
             self.kept.append((np.zeros(0, np.int64), np.zeros(0, np.int64)))
             for column in self.columns.values():
@@ -535,7 +531,8 @@ class Profiler:
             line = (f"sampling (median interval): {_duration(min(ns for _n, ns in sampled))} .. "
                     f"{_duration(max(ns for _n, ns in sampled))} across series")
         duplicates = r["sampling"]["duplicates"]
-        lines.append(line + (f"; {duplicates:,} duplicate timestamps" if duplicates else "; no duplicate timestamps"))
+        lines.append(line + (f"; {duplicates:,} duplicate timestamps" if duplicates
+                             else "; no duplicate timestamps"))
         gappy = sorted((s for s in r["series"] if s["sampling"]["gaps"]["count"]),
                        key=lambda s: -s["sampling"]["gaps"]["longest_ns"])
         if not gappy:
@@ -544,9 +541,10 @@ class Profiler:
             texts = []
             for s in gappy[:3]:
                 g = s["sampling"]["gaps"]
+                longest = g["longest"][0]
                 texts.append(f"{'at least ' if g['count_is_lower_bound'] else ''}{g['count']:,} "
                              f"> {_duration(g['threshold_ns'])} in {s['series']}, longest "
-                             f"{g['longest'][0]['duration']} at {_short(g['longest'][0]['start_ns'], minutes=True)}")
+                             f"{longest['duration']} at {_short(longest['start_ns'], minutes=True)}")
             more = f"; {len(gappy) - 3:,} more series with gaps" if len(gappy) > 3 else ""
             lines.append("gaps: " + "; ".join(texts) + more)
         columns = r["columns"]
@@ -555,13 +553,15 @@ class Profiler:
             c = columns[name]
             if not c["filled"]:
                 continue
-            one = next((v for v in ("1", "1.0", "true") if isinstance(c["values"], dict) and v in c["values"]), None)
-            positive = c["positive"] if "positive" in c else c["values"].get(one, 0) if one else 0
+            values = c["values"] if isinstance(c["values"], dict) else {}
+            one = next((v for v in ("1", "1.0", "true") if v in values), None)
+            positive = c["positive"] if "positive" in c else values.get(one, 0)
             lines.append(f"{name}: {one or 'positive'} = {100 * positive / c['filled']:.1f}% "
                          f"({positive:,} of {c['filled']:,} rows)")
         texts = [f"{n} {100 * c['empty_fraction']:.1f}%" for n, c in
                  sorted(columns.items(), key=lambda item: -item[1]["empty_fraction"]) if c["empty"]]
-        lines.append("empty cells: " + (", ".join(texts[:6]) + (", ..." if len(texts) > 6 else "") if texts else "none"))
+        more = ", ..." if len(texts) > 6 else ""
+        lines.append("empty cells: " + (", ".join(texts[:6]) + more if texts else "none"))
         texts = []
         for name, c in columns.items():
             if c["kind"] != "string" or not c["filled"]:
@@ -583,10 +583,10 @@ class Profiler:
         for key, sid in shown:
             sampling = self._sampling(sid)
             gaps = sampling["gaps"]
-            label = ", ".join(key[i] or "-" for i in varying)
+            label = ", ".join(key[i] or "(none)" for i in varying)
             series.append(PlotSeries(
-                sid=sid, label=label or self.series_label(key), rows=int(self.rows[sid]), first_ns=int(self.first[sid]),
-                last_ns=int(self.last[sid]), median_ns=sampling["median_interval_ns"],
+                sid=sid, label=label or self.series_label(key), rows=int(self.rows[sid]),
+                first_ns=int(self.first[sid]), last_ns=int(self.last[sid]), median_ns=sampling["median_interval_ns"],
                 gaps=[(g["start_ns"], g["end_ns"]) for g in _all_gaps(self.kept[sid], gaps["threshold_ns"])],
                 gap_count=gaps["count"], gaps_lower_bound=gaps["count_is_lower_bound"]))
         fields = {name: c.plot for name, c in self.columns.items() if c.plot is not None}
@@ -636,6 +636,13 @@ def _all_gaps(kept: tuple[np.ndarray, np.ndarray], threshold: float | None) -> l
 
 
 # --------------------------------------------------------------------------------- helpers
+
+def _grown(array: np.ndarray, size: int, fill: float) -> np.ndarray:
+    """The array with room for `size` series: doubled when full, so adding series stays linear."""
+    if size <= len(array):
+        return array
+    return np.r_[array, np.full(max(size, 2 * len(array), 16) - len(array), fill, array.dtype)]
+
 
 def _column_of(part: Part, name: str) -> pa.ChunkedArray | None:
     index = part.table.schema.get_field_index(name)
@@ -747,7 +754,8 @@ def _bucketing(first: int, last: int, most: int) -> tuple[int, int, int]:
     if wanted < 10**9:
         width = 10 ** max(0, len(str(wanted - 1)) if wanted > 1 else 0)
     else:
-        width = next((n * 10**9 for n in _NICE_S if n * 10**9 >= wanted), None) or -(-wanted // 86_400_000_000_000) * 86_400_000_000_000
+        day = 86_400 * 10**9
+        width = next((n * 10**9 for n in _NICE_S if n * 10**9 >= wanted), None) or -(-wanted // day) * day
     origin = first // width * width
     while (last - origin) // width + 1 > most:   # alignment can need one more bucket than `most`
         width = next((n * 10**9 for n in _NICE_S if n * 10**9 > width), width * 2)
@@ -780,12 +788,13 @@ def _median(hist: dict[int, list[int]]) -> tuple[int, int, int] | None:
 def _gaps(count: int, lower_bound: bool, longest: int, where: list[tuple[int, int, str]],
           threshold: float | None) -> dict[str, Any]:
     return {"threshold_ns": threshold, "count": count, "count_is_lower_bound": lower_bound, "longest_ns": longest,
-            "longest": [{"series": s, **_span(a, b, "start", "end"), "duration_ns": b - a, "duration": _duration(b - a)}
-                        for a, b, s in where]}
+            "longest": [{"series": s, **_span(a, b, "start", "end"), "duration_ns": b - a,
+                         "duration": _duration(b - a)} for a, b, s in where]}
 
 
 def _span(first: int, last: int, a: str = "first", b: str = "last") -> dict[str, Any]:
-    return {f"{a}_time": format_rfc3339(first), f"{a}_ns": first, f"{b}_time": format_rfc3339(last), f"{b}_ns": last}
+    return {f"{a}_time": format_rfc3339(first), f"{a}_ns": first,
+            f"{b}_time": format_rfc3339(last), f"{b}_ns": last}
 
 
 def _sorted_values(counts: dict[str, int], numeric: bool) -> dict[str, int]:

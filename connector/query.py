@@ -80,6 +80,11 @@ def flux_last_time(sel: Selection, start: int, stop: int) -> str:
     )
 
 
+def flux_field_types(sel: Selection, start: int, stop: int) -> str:
+    """One row per series and field whose table's #datatype says the field's type."""
+    return _flux_source(sel, start, stop) + '\n  |> first()\n  |> keep(columns: ["_field", "_value"])'
+
+
 def flux_schema(kind: str, sel: Selection, start: int, stop: int) -> str:
     """schema.measurementTagKeys / measurementFieldKeys over the export range."""
     function = {"tags": "measurementTagKeys", "fields": "measurementFieldKeys"}[kind]

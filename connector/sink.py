@@ -1,8 +1,9 @@
-"""Streaming, atomic file writers.
+"""Streaming, atomic file writers: CSV, CSV.gz and Parquet.
 
 The file is written under a temporary name in the target folder and renamed over the
 target only when complete and flushed to disk: a failed or killed run leaves no partial
 file, and an older file of the same name stays as it was until the new one is whole.
+Temp files a killed run left behind are removed by the next run.
 """
 from __future__ import annotations
 
@@ -25,19 +26,16 @@ def temp_path_for(path: Path) -> Path:
     return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
 
 
-class AtomicCsv:
-    """CSV (optionally gzip) bytes to a temp file; `commit` renames it into place."""
+class AtomicFile:
+    """A temp file beside `path`; `commit` makes it `path`, anything else removes it."""
 
-    def __init__(self, path: Path, compress: bool = False, base: Path | None = None) -> None:
+    def __init__(self, path: Path, base: Path | None = None) -> None:
         self.path = path
-        self.compress = compress
         self.base = base  # append: the new file starts as a copy of this one
         self.temp: Path | None = None
         self._raw: BinaryIO | None = None
-        self._out: BinaryIO | None = None
-        self.bytes_written = 0
 
-    def __enter__(self) -> "AtomicCsv":
+    def __enter__(self):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             remove_stale_temps(self.path)
@@ -47,23 +45,20 @@ class AtomicCsv:
                 with open(self.base, "rb") as old:
                     shutil.copyfileobj(old, self._raw, 1 << 24)
         except OSError as exc:
+            self.abort()
             raise OutputError(f"cannot write to {self.path.parent}: {exc.strerror or exc}") from None
-        # mtime=0: the same data gives the same .gz bytes; level 1: gzip must not be the bottleneck.
-        # Appending to a .gz adds a gzip member: concatenated members are one valid gzip stream.
-        self._out = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=1, mtime=0) if self.compress else self._raw
+        self.opened()
         return self
 
-    def write(self, data) -> None:
-        try:
-            self._out.write(data)  # type: ignore[union-attr]
-        except OSError as exc:
-            raise OutputError(f"writing {self.path} failed: {exc.strerror or exc}") from None
-        self.bytes_written += len(data)
+    def opened(self) -> None:
+        """Set up the format's writer on self._raw."""
+
+    def finish(self) -> None:
+        """Flush the format's writer (trailers, footers) before the rename."""
 
     def commit(self) -> None:
         try:
-            if self._out is not self._raw:
-                self._out.close()  # type: ignore[union-attr]
+            self.finish()
             self._raw.flush()  # type: ignore[union-attr]
             os.fsync(self._raw.fileno())  # type: ignore[union-attr]
             self._raw.close()  # type: ignore[union-attr]
@@ -74,12 +69,11 @@ class AtomicCsv:
             raise OutputError(f"finishing {self.path} failed: {exc.strerror or exc}") from None
 
     def abort(self) -> None:
-        for handle in (self._out, self._raw):
-            try:
-                if handle is not None:
-                    handle.close()
-            except (OSError, ValueError):
-                pass
+        try:
+            if self._raw is not None:
+                self._raw.close()
+        except (OSError, ValueError):
+            pass
         if self.temp is not None:
             try:
                 self.temp.unlink()
@@ -90,6 +84,72 @@ class AtomicCsv:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.temp is not None:
             self.abort()
+
+
+class AtomicCsv(AtomicFile):
+    """CSV bytes, optionally gzip-compressed (appending to a .gz adds a gzip member:
+    concatenated members read as one stream)."""
+
+    def __init__(self, path: Path, compress: bool = False, base: Path | None = None,
+                 header: bytes = b"") -> None:
+        super().__init__(path, base)
+        self.compress = compress
+        self.header = header  # written first (not when appending to `base`, which has one)
+        self._out: BinaryIO | None = None
+
+    def opened(self) -> None:
+        # mtime=0: the same data gives the same .gz bytes; level 1: gzip must not be the bottleneck.
+        self._out = (gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=1, mtime=0)  # type: ignore[assignment]
+                     if self.compress else self._raw)
+        if self.header and self.base is None:
+            self.write(self.header)
+
+    def write(self, data) -> None:
+        try:
+            self._out.write(data)  # type: ignore[union-attr]
+        except OSError as exc:
+            raise OutputError(f"writing {self.path} failed: {exc.strerror or exc}") from None
+
+    def finish(self) -> None:
+        if self._out is not self._raw and self._out is not None:
+            self._out.close()
+
+    def abort(self) -> None:
+        if self._out is not self._raw and self._out is not None:
+            try:
+                self._out.close()
+            except (OSError, ValueError):
+                pass
+        super().abort()
+
+
+class AtomicParquet(AtomicFile):
+    """Arrow tables, one row group per window, with the schema fixed up front."""
+
+    def __init__(self, path: Path, schema) -> None:
+        super().__init__(path)
+        self.schema = schema
+        self._writer = None
+
+    def opened(self) -> None:
+        import pyarrow.parquet as pq
+
+        self._writer = pq.ParquetWriter(self._raw, self.schema, compression="snappy")
+
+    def write(self, table) -> None:
+        try:
+            self._writer.write_table(table)  # type: ignore[union-attr]
+        except OSError as exc:
+            raise OutputError(f"writing {self.path} failed: {exc}") from None
+
+    def finish(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def abort(self) -> None:
+        self._writer = None
+        super().abort()
 
 
 def remove_stale_temps(path: Path) -> list[Path]:

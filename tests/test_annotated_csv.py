@@ -2,7 +2,7 @@
 import pytest
 
 from connector.errors import DataError, ServerUnavailable
-from connector.sources.annotated_csv import parse_block, probe_tables, split_blocks
+from connector.sources.annotated_csv import block_field_kinds, parse_block, probe_tables, split_blocks
 from connector.sources.base import TIME_COLUMN
 
 PIVOTED = (
@@ -28,7 +28,7 @@ def test_blocks_split_at_blank_lines_but_not_inside_quoted_values():
 
 
 def test_a_block_becomes_tags_fields_and_rows_with_the_servers_text():
-    first, second = (parse_block(b, typed=False) for b in split_blocks(PIVOTED.encode()))
+    first, second = (parse_block(b) for b in split_blocks(PIVOTED.encode()))
     assert first.tags == ("unit",) and first.fields == {"temp": "float", "note": "string"}
     assert first.table.column(TIME_COLUMN).cast("int64").to_pylist() == [1704067230000000000, 1704067230000000789]
     assert first.table.column("temp").to_pylist() == ["1", None]
@@ -37,9 +37,12 @@ def test_a_block_becomes_tags_fields_and_rows_with_the_servers_text():
     assert second.tags == ("site", "unit") and second.fields == {"count": "int"}
 
 
-def test_typed_parse_for_parquet():
-    block = parse_block(split_blocks(PIVOTED.encode())[0], typed=True)
-    assert block.table.column("temp").to_pylist() == [1.0, None]
+def test_field_kinds_from_first_points():
+    body = ("#datatype,string,long,string,double\r\n#group,false,false,true,false\r\n#default,_result,,,\r\n"
+            ",result,table,_field,_value\r\n,,0,temp,1.5\r\n\r\n"
+            "#datatype,string,long,string,long\r\n#group,false,false,true,false\r\n#default,_result,,,\r\n"
+            ",result,table,_field,_value\r\n,,1,rpm,900\r\n").encode()
+    assert [block_field_kinds(b) for b in split_blocks(body)] == [[("temp", "float")], [("rpm", "int")]]
 
 
 def test_empty_answers_have_no_blocks():
@@ -58,7 +61,7 @@ def test_an_error_table_after_data_fails_the_query():
     blocks = split_blocks(body)
     with pytest.raises(ServerUnavailable) as caught:
         for block in blocks:
-            parse_block(block, typed=False)
+            parse_block(block)
     assert str(caught.value) == ("the query failed while the server was answering: "
                                  "query exceeded memory limit, aborted")
 
@@ -67,7 +70,7 @@ def test_values_like_NA_or_null_stay_strings():
     body = ("#datatype,string,long,dateTime:RFC3339,string\r\n#group,false,false,false,false\r\n"
             "#default,_result,,,\r\n,result,table,_time,s\r\n,,0,2024-01-01T00:00:00Z,NA\r\n"
             ",,0,2024-01-01T00:00:01Z,null\r\n,,0,2024-01-01T00:00:02Z,\"\"\r\n").encode()
-    part = parse_block(split_blocks(body)[0], typed=False)
+    part = parse_block(split_blocks(body)[0])
     assert part.table.column("s").to_pylist() == ["NA", "null", ""]
 
 

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -22,9 +23,19 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 FIELDS = {**{f: "float" for f in FLOAT_FIELDS}, **{f: "int" for f in INT_FIELDS}}
 
 
-def _demo_profile(windows: int = 24) -> Profiler:
-    """3 units x 7 days at 10 s, fed as the server's text, one part per unit and window (as 2.x answers)."""
+def _demo_profile(windows: int = 24, outage: bool = False) -> Profiler:
+    """3 units x 7 days at 10 s, fed as the server's text, one part per unit and window (as 2.x answers).
+
+    With `outage`, unit-02 loses 2024-01-03 04:00 .. 07:00 and unit-03 five 2-minute stretches,
+    so the pictures show what gaps look like."""
     frame = generate(units=3, days=7)
+    if outage:
+        t = pd.to_datetime(frame["time"], utc=True)
+        cut = (frame["unit"] == "unit-02") & (t >= "2024-01-03T04:00Z") & (t < "2024-01-03T07:00Z")
+        for day in range(1, 6):
+            start = pd.Timestamp(f"2024-01-0{day + 1}T12:00Z")
+            cut |= (frame["unit"] == "unit-03") & (t >= start) & (t < start + pd.Timedelta("2min"))
+        frame = frame[~cut.to_numpy()]
     times = frame["time"].to_numpy()
     profiler = Profiler(tuple(sorted(TAGS)), FIELDS, int(times.min()), int(times.max()), label_field="anomaly")
     edges = np.linspace(times.min(), times.max() + 1, windows + 1).astype(np.int64)
@@ -62,12 +73,26 @@ def test_plots_render_the_demo_profile(demo, tmp_path):
     for path in paths:
         pixels = image.imread(path)
         assert pixels.shape[:2] == (plots.SIZE_PX[1], plots.SIZE_PX[0]), path.name
-        colours = np.unique((pixels[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+        rgb = (pixels[..., :3] * 255).astype(np.uint32)
+        colours = np.unique(rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2])
         assert len(colours) > 50, path.name   # lines, bands, legend and text, not a blank canvas
+
+
+def test_plots_of_the_demo_with_an_outage_show_its_gaps(tmp_path):
+    """Also the docs' example images (written with WRITE_DOCS_IMAGES=1)."""
+    pytest.importorskip("matplotlib")
+    profiler = _demo_profile(outage=True)
+    lines = profiler.summary_lines()
+    assert lines[2] == ("gaps: 1 > 50 s in site=plant-a,unit=unit-02, longest 3 h at 2024-01-03T03:59Z; "
+                        "5 > 50 s in site=plant-b,unit=unit-03, longest 2 min 10 s at 2024-01-03T11:59Z")
+    series = {s.label: s for s in profiler.plot_data().series}
+    assert series["plant-a, unit-02"].gap_count == 1 and series["plant-b, unit-03"].gap_count == 5
+    paths = plots.render(profiler, tmp_path, "telemetry")
     if os.environ.get("WRITE_DOCS_IMAGES") == "1":
         DOCS.mkdir(exist_ok=True)
         for name in ("temperature", "vibration", "coverage"):
             shutil.copyfile(tmp_path / f"telemetry.{name}.png", DOCS / f"profile-example-{name}.png")
+    assert len(paths) == 7
 
 
 def test_plots_mark_the_labelled_anomalies(demo, tmp_path):

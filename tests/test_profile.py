@@ -299,7 +299,7 @@ def test_profile_median_between_bins_lies_within_its_bounds():
     assert sampling["gaps"]["count"] == 0
 
 
-def _steady_window(rng: np.random.Generator, w: int, rows: int = 3000) -> list[Part]:
+def _steady_window(rng: np.random.Generator, w: int, rows: int = 1000) -> list[Part]:
     start = T0 + w * rows * 10 * S
     parts = []
     for unit in ("u1", "u2", "u3"):
@@ -318,7 +318,7 @@ def _steady_window(rng: np.random.Generator, w: int, rows: int = 3000) -> list[P
 
 def test_profile_state_stays_bounded_over_200_windows():
     rng = np.random.default_rng(11)
-    profiler = Profiler(("unit",), FIELDS, T0, T0 + 200 * 3000 * 10 * S, label_field="anomaly")
+    profiler = Profiler(("unit",), FIELDS, T0, T0 + 200 * 1000 * 10 * S, label_field="anomaly")
     sizes = []
     for w in range(200):
         profiler.add(_steady_window(rng, w))
@@ -330,7 +330,7 @@ def test_profile_state_stays_bounded_over_200_windows():
                                                                                + profile.VALUE_CAP)
     assert sizes[-1] <= bound
     result = profiler.result()
-    assert result["rows"] == 200 * 3000 * 3 and result["columns"]["serial"]["values"] == "many"
+    assert result["rows"] == 200 * 1000 * 3 and result["columns"]["serial"]["values"] == "many"
     assert result["columns"]["anomaly"]["positive"] == sum(result["columns"]["anomaly"]["values"].values()) - \
         result["columns"]["anomaly"]["values"]["0"]
 
@@ -338,3 +338,28 @@ def test_profile_state_stays_bounded_over_200_windows():
 def test_profile_rejects_an_unknown_label_field():
     with pytest.raises(ParameterError, match="label_field: 'nope' is not an exported field"):
         Profiler(("unit",), {"x": "float"}, 0, 1, label_field="nope")
+
+
+def test_profile_many_series_interleaved_in_one_part():
+    # 1.x answers one table for all series, ordered by time: 2,000 series take the sorting paths
+    units, steps = 2000, 12
+    t = np.repeat(T0 + np.arange(steps, dtype=np.int64) * 10 * S, units)
+    unit = np.tile([f"u{k:04d}" for k in range(units)], steps)
+    t = t + np.tile(np.arange(units, dtype=np.int64) * 1000, steps) * (np.repeat(np.arange(steps), units) % 3)
+    profiler = Profiler(("rack", "unit"), {"x": "float"}, int(t.min()), int(t.max()))
+    for window in np.array_split(np.arange(len(t)), 3):
+        profiler.add([Part(("rack", "unit"), {"x": "float"}, pa.table({
+            "_time": t[window], "rack": np.char.add("r", (np.arange(len(t))[window] % units % 7).astype(str)),
+            "unit": unit[window], "x": pa.array((np.arange(len(t))[window] % 5).astype(str))}))])
+    result = profiler.result()
+    assert result["series_count"] == units and result["rows"] == units * steps
+    for k in (0, 1, 999, 1999):
+        s = result["series"][[x["tags"]["unit"] for x in result["series"]].index(f"u{k:04d}")]
+        times = np.sort(t[unit == f"u{k:04d}"])
+        assert s["tags"]["rack"] == f"r{k % 7}" and s["rows"] == steps
+        assert (s["first_ns"], s["last_ns"]) == (times[0], times[-1])
+        low, high = s["sampling"]["median_interval_bounds_ns"]   # exact when the bin holds one value
+        assert low <= _expected_sampling(times)["median"] <= high and (k > 0 or low == high)
+    assert result["columns"]["x"]["values"] == {repr(float(v)): units * steps // 5 for v in range(5)}
+    assert len(profiler.plot_data().series) == profile.MAX_PLOT_SERIES
+    assert profiler.plot_data().series_count == units

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import DataError, ServerUnavailable
-from .base import ARROW_TYPES, TIME_COLUMN, TIME_TYPE, Part
+from .base import TIME_COLUMN, TIME_TYPE, Part
 
 # Flux columns that never reach the output (dropped on the server when it can).
 META_COLUMNS = frozenset({"", "result", "table", "_start", "_stop", "_measurement", "_field", "_value"})
@@ -67,7 +67,7 @@ def _annotation_rows(block: bytes) -> tuple[list[list[str]], int]:
     return rows, min(offset, len(block))
 
 
-def parse_block(block: bytes, typed: bool) -> Part | None:
+def parse_block(block: bytes) -> Part | None:
     """Parse one block; None when it holds no data rows."""
     (datatypes, groups, _defaults, header), data_start = _annotation_rows(block)
     if not datatypes or datatypes[0] != "#datatype" or not header:
@@ -95,8 +95,8 @@ def parse_block(block: bytes, typed: bool) -> Part | None:
     if not rows.strip(b"\r\n"):
         return None
     column_types = {"_time": TIME_TYPE, **{t: pa.string() for t in tags}}
-    for name, kind in fields.items():
-        column_types[name] = ARROW_TYPES[kind] if typed else pa.string()
+    for name in fields:
+        column_types[name] = pa.string()  # the server's text: CSV writes it as it is
     table = read_rows(rows, _unique_names(header), column_types)
     table = table.rename_columns([TIME_COLUMN if n == "_time" else n for n in table.column_names])
     if b'"' in rows:
@@ -143,6 +143,20 @@ def raise_error_table(rows: bytes) -> None:
     lines = list(csv.reader(io.StringIO(rows.decode("utf-8", "replace"))))
     message = next((row[1] for row in lines if len(row) > 1 and row[1]), "unknown error")
     raise ServerUnavailable(f"the query failed while the server was answering: {message}")
+
+
+def block_field_kinds(block: bytes) -> list[tuple[str, str]]:
+    """(field, kind) for each row of a `first() |> keep(_field, _value)` block."""
+    (datatypes, _groups, _defaults, header), data_start = _annotation_rows(block)
+    if header[1:3] == ["error", "reference"]:
+        raise_error_table(block[data_start:])
+    kinds = dict(zip(header, datatypes))
+    kind = _FIELD_KINDS.get(kinds.get("_value", ""), "string")
+    rows = block[data_start:]
+    if "_field" not in kinds or not rows.strip(b"\r\n"):
+        return []
+    table = read_rows(rows, _unique_names(header), {"_field": pa.string()})
+    return [(name, kind) for name in table.column("_field").to_pylist() if name is not None]
 
 
 _PROBE_TYPES = {

@@ -18,12 +18,22 @@ ARROW_TYPES = {
 FIELD_KINDS = tuple(ARROW_TYPES)
 
 
+def unify_kinds(kinds: list[str]) -> str:
+    """A field stored with several types (across shards or series) gets one column type."""
+    unique = set(kinds)
+    if len(unique) == 1:
+        return kinds[0]
+    if unique <= {"float", "int", "uint"}:
+        return "float"
+    return "string"
+
+
 @dataclass(frozen=True)
 class Part:
     """Rows of one window that share columns: TIME_COLUMN (ns), tags (string), fields.
 
-    Fields are kept as the server's text for CSV output (nothing is parsed twice) or
-    typed for Parquet; `fields` says each field's kind either way.
+    Fields are kept as the server's text: CSV writes it as it is, Parquet casts it to
+    `fields`' kinds in bulk.
     """
 
     tags: tuple[str, ...]

@@ -14,8 +14,8 @@ from .. import query
 from ..config import Settings
 from ..errors import ConnectorError, DataError, ServerRefused, ServerUnavailable, redact
 from ..timerange import Window
-from .annotated_csv import parse_block, probe_tables, split_blocks
-from .base import Part, Plan
+from .annotated_csv import block_field_kinds, parse_block, probe_tables, split_blocks
+from .base import Part, Plan, unify_kinds
 from .http import read_body, tls_refused, unreachable
 
 log = logging.getLogger("connector")
@@ -24,9 +24,8 @@ log = logging.getLogger("connector")
 class FluxSource:
     api = "v2"
 
-    def __init__(self, settings: Settings, typed: bool = False) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.typed = typed
         self.selection = query.Selection(settings.bucket, settings.measurement, settings.fields,
                                          settings.tag_filter)
         self._client = None
@@ -80,7 +79,7 @@ class FluxSource:
     def _tables(self, flux: str) -> list[Part]:
         parts = []
         for block in split_blocks(self._answer(flux)):
-            part = parse_block(block, self.typed)
+            part = parse_block(block)
             if part is not None:
                 parts.append(part)
         return parts
@@ -111,11 +110,23 @@ class FluxSource:
         s, sel = self.settings, self.selection
         tags = sorted(set(self._keys("tags")) - query.FLUX_META_TAGS)
         fields = sorted(set(self._keys("fields")))
+        kinds: dict[str, str | None] = {f: None for f in fields}
+        if s.output_format == "parquet":  # a Parquet schema is fixed before the first row
+            kinds.update(self._field_kinds())
         first = self._single_time(query.flux_first_time(sel, s.start_ns, s.stop_ns))
         if first is None:
-            return Plan(tuple(tags), {f: None for f in fields}, 0, -1)
+            return Plan(tuple(tags), kinds, 0, -1)
         last = self._single_time(query.flux_last_time(sel, s.start_ns, s.stop_ns))
-        return Plan(tuple(tags), {f: None for f in fields}, first, first if last is None else last)
+        return Plan(tuple(tags), kinds, first, first if last is None else last)
+
+    def _field_kinds(self) -> dict[str, str]:
+        """Each field's type, from the #datatype of its first point in every series."""
+        s = self.settings
+        seen: dict[str, list[str]] = {}
+        for block in split_blocks(self._answer(query.flux_field_types(self.selection, s.start_ns, s.stop_ns))):
+            for name, kind in block_field_kinds(block):
+                seen.setdefault(name, []).append(kind)
+        return {name: unify_kinds(found) for name, found in seen.items()}
 
     def _single_time(self, flux: str) -> int | None:
         for part in self._tables_with_value(flux):

@@ -22,7 +22,7 @@ from ..config import Settings
 from ..errors import ConnectorError, DataError, ParameterError, ServerRefused, ServerUnavailable, redact
 from ..timerange import Window
 from .annotated_csv import read_rows
-from .base import TIME_COLUMN, Part, Plan
+from .base import TIME_COLUMN, Part, Plan, unify_kinds
 from .http import read_body, unreachable
 
 log = logging.getLogger("connector")
@@ -60,16 +60,6 @@ def _auth_headers(token: str) -> dict[str, str]:
     if ":" in token:  # 1.x user:password
         return {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
     return {"Authorization": f"Token {token}"}  # 3.x token (or 1.8's Token user:password)
-
-
-def unify_kinds(kinds: list[str]) -> str:
-    """A field stored with several types across shards gets one column type."""
-    unique = set(kinds)
-    if len(unique) == 1:
-        return kinds[0]
-    if unique <= {"float", "int", "uint"}:
-        return "float"
-    return "string"
 
 
 class InfluxQLSource:
