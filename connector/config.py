@@ -63,6 +63,10 @@ class Settings:
     timezone: str = "UTC"
     dry_run: bool = False
     mode: str = "overwrite"
+    profile: bool = True
+    gap_factor: float = 5.0
+    label_field: str | None = None
+    plot: bool = False
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.public().items())
@@ -289,6 +293,17 @@ def build_settings(
     mode = (_text(values, "mode") or "overwrite").strip().lower()
     if mode not in MODES:
         problems.append(f"mode: {mode!r} is not valid; valid values are: {', '.join(MODES)}")
+    profile = plot = False
+    try:
+        profile = parse_bool("profile", values.get("profile", "True"))
+    except ParameterError as exc:
+        problems.append(str(exc))
+    try:
+        plot = parse_bool("plot", values.get("plot", "False"))
+    except ParameterError as exc:
+        problems.append(str(exc))
+    gap_factor = _number(values, "gap_factor", float, 1.0, 1e6, problems)
+    label_field = _text(values, "label_field")
     dry_run = False
     try:
         dry_run = parse_bool("dry_run", values.get("dry_run", "False"))
@@ -309,5 +324,6 @@ def build_settings(
         retries=int(retries if retries is not None else 5), timeout_s=float(timeout_s or 300.0),
         verify_ssl=verify_ssl, ssl_ca_cert=str(Path(ssl_ca_cert).expanduser()) if ssl_ca_cert else None,
         tags=tags, tag_filter=tag_filter, time_format=time_format, timezone=timezone, dry_run=dry_run,
-        mode=mode,
+        mode=mode, profile=profile or plot, gap_factor=float(gap_factor or 5.0),
+        label_field=label_field.strip() if label_field else None, plot=plot,
     )

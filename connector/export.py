@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import closing
+from pathlib import Path
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -21,6 +23,7 @@ from .assemble import drop_written, parquet_schema, window_csv, window_table
 from .columns import Layout, output_columns
 from .config import Settings, build_settings
 from .errors import DataError, ParameterError
+from .progress import Progress
 from .retry import with_retries
 from .sink import AtomicCsv, AtomicFile, AtomicParquet
 from .sources.base import TIME_COLUMN, Part, Plan, Source
@@ -44,6 +47,7 @@ class ExportSummary:
     api: str
     mode: str = "overwrite"
     dataset: str | None = None
+    profile: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,33 +185,63 @@ def run(settings: Settings, source: Source | None = None) -> ExportSummary:
         windows = rows = 0
         first = last = None
         sink, write = _output(settings, layout, header, plan, mark)
-        with sink:
+        progress = Progress(plan.first_ns, plan.last_ns + 1)
+        profiling = _profiling(settings, layout, plan)
+        with sink, closing(progress), profiling:
             for windows, (window, parts) in enumerate(
                     fetch_ahead(source, planner, settings.workers, settings.retries), 1):
                 if mark is not None and window.start <= mark.last_ns:
                     parts = drop_written(parts, mark.last_ns, mark.written(len(layout.tags)), layout.tags)
+                profiling.add(parts)
                 count, window_first, window_last = write(parts)
                 rows += count
                 if count:
                     first = window_first if first is None else first
                     last = window_last
                 log.debug("window %d %s: %d rows", windows, window, count)
+                progress.update(window.stop, count)
             if rows == 0:
                 if mark is not None:
                     sink.abort()
                     return _unchanged(settings, mark, started, "no new points")
                 raise _no_data(settings)
+            profile = profiling.result()
             sink.commit()
         size = settings.output_path.stat().st_size
     finally:
         source.close()
-    return ExportSummary(
+    summary = ExportSummary(
         path=str(settings.output_path), rows=rows, columns=header,
         first_time=format_rfc3339(first) if first is not None else None,
         last_time=format_rfc3339(last) if last is not None else None,
         bytes=size, seconds=round(time.monotonic() - started, 3), windows=windows, api=source.api,
         mode=settings.mode,
     )
+    if profile is not None:
+        write_side_file(settings.output_path, "profile", profile)
+        for line in profiling.summary_lines(profile):
+            log.info("profile: %s", line)
+        if settings.plot:
+            from . import plots
+
+            for path in plots.render(profiling.profiler, settings.local_dir, plots.file_stem(settings.file_name)):
+                log.info("plot: %s", path)
+        summary = replace(summary, profile=profile)
+    public = {k: v for k, v in summary.as_dict().items() if k != "profile"}
+    write_side_file(settings.output_path, "summary", {**public, "settings": settings.public()})
+    return summary
+
+
+def write_side_file(output: Path, kind: str, data: dict[str, Any]) -> Path:
+    """`<file_name>.<kind>.json` beside the output, atomically (no secrets: callers pass public data)."""
+    import json
+
+    path = output.with_name(f"{output.name}.{kind}.json")
+    text = json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8")
+    with AtomicFile(path) as side:
+        side._raw.write(text + b"\n")  # type: ignore[union-attr]
+        side.commit()
+    return path
 
 
 WindowWriter = Callable[[list[Part]], tuple[int, "int | None", "int | None"]]
@@ -239,6 +273,51 @@ def _output(settings: Settings, layout: Layout, header: list[str], plan: Plan,
         return rendered.rows, rendered.first_ns, rendered.last_ns
 
     return csv_file, write_csv
+
+
+class _Profiling:
+    """The profiler beside the export: each window is profiled on its own thread, in order,
+    while the main thread renders it (Arrow and numpy release the GIL)."""
+
+    def __init__(self, profiler) -> None:
+        self.profiler = profiler
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="profile") if profiler else None
+        self._pending: deque[Future] = deque()
+
+    def add(self, parts: list[Part]) -> None:
+        if self._pool is not None:
+            while len(self._pending) > 2:  # bounded: never more than a few windows behind
+                self._pending.popleft().result()
+            self._pending.append(self._pool.submit(self.profiler.add, parts))
+
+    def result(self) -> dict[str, Any] | None:
+        if self._pool is None:
+            return None
+        while self._pending:
+            self._pending.popleft().result()
+        return self.profiler.result()
+
+    def summary_lines(self, result: dict[str, Any]) -> list[str]:
+        return self.profiler.summary_lines(result)
+
+    def __enter__(self) -> "_Profiling":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            for future in self._pending:
+                future.cancel()
+            self._pool.shutdown(wait=True)
+
+
+def _profiling(settings: Settings, layout: Layout, plan: Plan) -> _Profiling:
+    if not settings.profile:
+        return _Profiling(None)
+    from .profile import Profiler
+
+    kinds = {name: plan.fields.get(name) for name in layout.fields}
+    return _Profiling(Profiler(layout.tags, kinds, plan.first_ns, plan.last_ns,
+                               label_field=settings.label_field, gap_factor=settings.gap_factor))
 
 
 def _watermark(settings: Settings) -> Watermark | None:

@@ -22,6 +22,7 @@ HELP_GROUPS: dict[str, tuple[str, ...]] = {
     "connection": ("url", "token", "org", "bucket", "api", "verify_ssl", "ssl_ca_cert", "timeout", "retries"),
     "what to export": ("measurement", "fields", "tags", "tag_filter", "range_start", "range_end", "window"),
     "output": ("time_col", "time_format", "timezone", "rename", "file_name", "local_dir", "mode", "cnvrg_dataset"),
+    "profile": ("profile", "gap_factor", "label_field", "plot"),
     "run": ("workers", "dry_run", "verbose"),
 }
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import OutputError
-from .profile import PlotData, Profiler, _duration
+from .profile import PlotData, Profiler, duration_text
 
 SIZE_IN = (12.0, 4.5)
 DPI = 100
@@ -185,7 +185,7 @@ def _field_figure(figure: Any, data: PlotData, field: str, stem: str) -> None:
     ax.set_ylabel(field)
     _time_axis(ax, data)
     figure.suptitle(f"{stem}: {field}", x=0.065, ha="left", fontsize=13, fontweight="bold")
-    ax.set_title(f"mean per {_duration(data.bucket_ns)} (line), min .. max (band); {_shown(data)}",
+    ax.set_title(f"mean per {duration_text(data.bucket_ns)} (line), min .. max (band); {_shown(data)}",
                  loc="left", fontsize=9.5, color="#555555")
 
 
@@ -205,12 +205,13 @@ def _coverage_figure(figure: Any, data: PlotData, stem: str) -> None:
                        facecolors=color, alpha=0.85)
         gaps = [(_dates(a), max((b - a) / _NS_PER_DAY, minimum)) for a, b in s.gaps]
         ax.broken_barh(gaps, (y - 0.42, 0.84), facecolors=_ANOMALY, edgecolor=_ANOMALY, linewidth=0.5)
-        median = _duration(s.median_ns) if s.median_ns else "-"
+        median = duration_text(s.median_ns) if s.median_ns else "-"
         if not s.gap_count:
             gap_text = "no gaps"
         else:
             gap_text = (f"{'at least ' if s.gaps_lower_bound else ''}{s.gap_count:,} "
-                        f"gap{'s' if s.gap_count > 1 else ''}, longest {_duration(max(b - a for a, b in s.gaps))}"
+                        f"gap{'s' if s.gap_count > 1 else ''}, "
+                        f"longest {duration_text(max(b - a for a, b in s.gaps))}"
                         + (f"\n({len(s.gaps)} longest shown)" if s.gap_count > len(s.gaps) else ""))
         ax.text(1.01, y, f"{s.rows:,} rows, every {median}\n{gap_text}", transform=beside, va="center",
                 fontsize=8.5, color="#333333")

@@ -17,10 +17,15 @@ order and never overlap) and keeps only fixed-size state per series and column:
   and the histogram counts the rest (bins wholly above the threshold), so the count is
   exact unless the threshold falls inside a bin holding intervals on both sides and more
   than GAP_KEEP gaps exist; then it is reported as "at least".
+- Duplicate timestamps are intervals of 0 (not in the median); empty cells are nulls and
+  empty strings; min/max/mean of numbers are float64 (exact for integers up to 2**53).
 - Value counts per column and series stop at `VALUE_CAP` distinct values ("many").
-- Plot buffers: min, max, sum and count per series and time bucket (`plot_buckets` over
-  the export's known span) for the first `MAX_PLOT_SERIES` series; `connector.plots`
-  draws them.
+- Plot buffers: min, max, sum and count per series and time bucket (at most `plot_buckets`
+  buckets of a round width, 15 min for a week, over the export's known span) for the first
+  `MAX_PLOT_SERIES` series; `connector.plots` draws them.
+
+State is at most series x (4,096 bins + GAP_KEEP + columns x VALUE_CAP counts) plus fixed
+plot buffers: it grows with the number of series, never with the number of rows.
 
 Everything per row is a numpy or Arrow kernel: text fields are cast in bulk, rows are
 grouped by series with one pass per series (or a radix sort), and every per-series and
@@ -36,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import DataError, ParameterError
-from .sources.base import Part
+from .sources.base import ARROW_TYPES, TIME_COLUMN, Part
 from .timerange import format_rfc3339
 
 GAP_KEEP = 16             # largest intervals kept per series (positions of the longest gaps)
@@ -88,16 +93,24 @@ class _Column:
 
     def __init__(self, name: str, kind: str | None, plotted: bool, buckets: int) -> None:
         self.name = name
-        self.kind = kind
+        self.kind: str | None = None
         self.count = np.zeros(0, np.int64)                 # non-empty cells per series
         self.min = np.zeros(0)
         self.max = np.zeros(0)
         self.sum = np.zeros(0)
         self.values: dict[int, dict[str, int]] | None = {}  # series -> value -> count; None = many
         self.distinct: set[str] = set()
-        self.plot = (np.full((MAX_PLOT_SERIES, buckets), np.nan), np.full((MAX_PLOT_SERIES, buckets), np.nan),
-                     np.zeros((MAX_PLOT_SERIES, buckets)), np.zeros((MAX_PLOT_SERIES, buckets), np.int64)) \
-            if plotted else None
+        self.plotted, self.buckets = plotted, buckets
+        self.plot: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None   # min, max, sum, count
+        self.settle(kind)
+
+    def settle(self, kind: str | None) -> None:
+        """Fix the kind (the plan's, else the first part's that says) and make numbers' plot buffers."""
+        if self.kind is None and kind is not None:
+            self.kind = kind
+            if self.plotted and self.numeric:
+                shape = (MAX_PLOT_SERIES, self.buckets)
+                self.plot = (np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape), np.zeros(shape, np.int64))
 
     @property
     def numeric(self) -> bool:
@@ -140,7 +153,7 @@ class Profiler:
         self.first_ns, self.last_ns = int(first_ns), int(max(last_ns, first_ns))
         self.bucket_ns, self.origin_ns, self.buckets = _bucketing(self.first_ns, self.last_ns,
                                                                   max(1, int(plot_buckets)))
-        self.columns = {name: _Column(name, kind, kind in _NUMERIC and name != label_field, self.buckets)
+        self.columns = {name: _Column(name, kind, name != label_field, self.buckets)
                         for name, kind in sorted(fields.items())}
         self.series: dict[tuple[str | None, ...], int] = {}   # tag values -> id, in order of appearance
         self.rows = np.zeros(0, np.int64)
@@ -234,7 +247,7 @@ class Profiler:
         pieces: list[tuple[int, int, np.ndarray | None]] = []   # (series id, part, rows)
         times = []
         for index, part in enumerate(parts):
-            column = part.table.column("_time")
+            column = part.table.column(TIME_COLUMN)
             if not pa.types.is_integer(column.type):
                 column = column.cast(pa.int64())
             times.append(column.to_numpy().astype(np.int64, copy=False))
@@ -327,7 +340,11 @@ class Profiler:
 
     def _buckets(self, w: _Window) -> _Buckets:
         """The runs of rows that share a series and a plot bucket in the sorted window."""
-        bucket = np.clip((w.times - self.origin_ns) // self.bucket_ns, 0, self.buckets - 1)
+        # Unsigned offsets from the first time: InfluxDB's whole range (1677..2262) spans more
+        # than int64 holds, and the aligned origin can lie below int64's minimum.
+        since_first = (w.times.astype(np.int64) - np.int64(self.first_ns)).view(np.uint64)
+        offset = since_first + np.uint64(self.first_ns - self.origin_ns)
+        bucket = np.minimum(offset // np.uint64(self.bucket_ns), np.uint64(self.buckets - 1)).astype(np.int64)
         key = w.local * self.buckets + bucket
         starts = np.r_[0, np.flatnonzero(key[1:] != key[:-1]) + 1]
         segment, bucket = np.divmod(key[starts], self.buckets)
@@ -340,13 +357,18 @@ class Profiler:
         return _Buckets(starts, rows, series_runs, plotted, at)
 
     def _kind(self, part: Part, name: str) -> str | None:
-        return part.fields.get(name) or self.columns[name].kind
+        """The field's kind: as the part says, else as the plan said, else from a typed column."""
+        kind = part.fields.get(name) or self.columns[name].kind
+        column = _column_of(part, name)
+        if kind is None and column is not None:
+            kind = next((k for k, t in ARROW_TYPES.items() if t == column.type), None) if not \
+                pa.types.is_string(column.type) else "string"
+        return kind
 
     def _column(self, w: _Window, column: _Column, b: _Buckets) -> None:
         sids = w.sids
         kinds = [self._kind(p, column.name) for p in w.parts]
-        if column.kind is None:
-            column.kind = next((k for k in kinds if k), None)
+        column.settle(next((k for k in kinds if k), None))
         numeric = column.numeric
         values = None
         if numeric:
@@ -437,7 +459,7 @@ class Profiler:
             count, lower_bound = max(GAP_KEEP, sure), bool(unsure)
         where = [(int(e - d), int(e), self.series_label(self.keys[sid])) for d, e in
                  zip(kept_d[above][:GAPS_SHOWN].tolist(), kept_end[above][:GAPS_SHOWN].tolist())]
-        return {**out, "median_interval_ns": value, "median_interval": _duration(value),
+        return {**out, "median_interval_ns": value, "median_interval": duration_text(value),
                 "median_interval_bounds_ns": [low, high],
                 "gaps": _gaps(count, lower_bound, int(kept_d[0]) if count else 0, where, threshold)}
 
@@ -459,8 +481,8 @@ class Profiler:
                 for value, n in c.values.get(sid, {}).items():
                     merged[value] = merged.get(value, 0) + n
             out.update(distinct=len(merged), values=_sorted_values(merged, c.numeric))
-            out["label_like"] = bool(merged) and c.kind in (*_NUMERIC, "bool") and set(merged) <= {
-                "0", "1", "0.0", "1.0", "true", "false"}
+            out["label_like"] = bool(merged) and c.kind in ("int", "uint", "bool") and set(merged) <= {
+                "0", "1", "true", "false"}
         if c.name == self.label_field:
             out["positive"] = int(self.positive[ids].sum())
         return out
@@ -499,7 +521,7 @@ class Profiler:
                 "intervals": sum(s["sampling"]["intervals"] for s in series),
                 "duplicates": int(self.duplicates.sum()),
                 "median_interval_ns": median[0] if median else None,
-                "median_interval": _duration(median[0]) if median else None,
+                "median_interval": duration_text(median[0]) if median else None,
                 "median_interval_bounds_ns": [median[1], median[2]] if median else None,
                 "gaps": {"count": sum(g["count"] for g in gaps),
                          "count_is_lower_bound": any(g["count_is_lower_bound"] for g in gaps),
@@ -517,19 +539,21 @@ class Profiler:
             return ["profile: no rows"]
         varying = [t for i, t in enumerate(self.tags) if len({k[i] for k in self.keys}) > 1]
         lines = [f"profile: {r['series_count']:,} series{' by ' + ', '.join(varying) if varying else ''}, "
-                 f"{r['rows']:,} rows, {_short(r['first_ns'])} .. {_short(r['last_ns'])}"]
+                 f"{r['rows']:,} row{'s' if r['rows'] != 1 else ''}, "
+                 f"{_short(r['first_ns'])} .. {_short(r['last_ns'])}"]
         sampled = [(s["series"], s["sampling"]["median_interval_ns"]) for s in r["series"]
                    if s["sampling"]["median_interval_ns"]]
-        texts = sorted({_duration(ns) for _name, ns in sampled})
+        texts = sorted({duration_text(ns) for _name, ns in sampled})
         if not sampled:
             line = "sampling: fewer than 2 points per series"
         elif len(texts) == 1:
             line = f"sampling: {texts[0]} (median interval)"
         elif len(sampled) <= 3:
-            line = "sampling (median interval): " + ", ".join(f"{_duration(ns)} in {name}" for name, ns in sampled)
+            line = "sampling (median interval): " + ", ".join(
+                f"{duration_text(ns)} in {name}" for name, ns in sampled)
         else:
-            line = (f"sampling (median interval): {_duration(min(ns for _n, ns in sampled))} .. "
-                    f"{_duration(max(ns for _n, ns in sampled))} across series")
+            line = (f"sampling (median interval): {duration_text(min(ns for _n, ns in sampled))} .. "
+                    f"{duration_text(max(ns for _n, ns in sampled))} across series")
         duplicates = r["sampling"]["duplicates"]
         lines.append(line + (f"; {duplicates:,} duplicate timestamps" if duplicates
                              else "; no duplicate timestamps"))
@@ -543,7 +567,7 @@ class Profiler:
                 g = s["sampling"]["gaps"]
                 longest = g["longest"][0]
                 texts.append(f"{'at least ' if g['count_is_lower_bound'] else ''}{g['count']:,} "
-                             f"> {_duration(g['threshold_ns'])} in {s['series']}, longest "
+                             f"> {duration_text(g['threshold_ns'])} in {s['series']}, longest "
                              f"{longest['duration']} at {_short(longest['start_ns'], minutes=True)}")
             more = f"; {len(gappy) - 3:,} more series with gaps" if len(gappy) > 3 else ""
             lines.append("gaps: " + "; ".join(texts) + more)
@@ -586,7 +610,8 @@ class Profiler:
             label = ", ".join(key[i] or "(none)" for i in varying)
             series.append(PlotSeries(
                 sid=sid, label=label or self.series_label(key), rows=int(self.rows[sid]),
-                first_ns=int(self.first[sid]), last_ns=int(self.last[sid]), median_ns=sampling["median_interval_ns"],
+                first_ns=int(self.first[sid]), last_ns=int(self.last[sid]),
+                median_ns=sampling["median_interval_ns"],
                 gaps=[(g["start_ns"], g["end_ns"]) for g in _all_gaps(self.kept[sid], gaps["threshold_ns"])],
                 gap_count=gaps["count"], gaps_lower_bound=gaps["count_is_lower_bound"]))
         fields = {name: c.plot for name, c in self.columns.items() if c.plot is not None}
@@ -668,7 +693,8 @@ def _numbers(part: Part, name: str, kind: str | None) -> tuple[np.ndarray, bool]
         except pa.ArrowInvalid as exc:
             raise DataError(f"field {name!r} holds a value that is not a {kind or 'float'}: {exc}") from None
     if not pa.types.is_floating(column.type):
-        column = column.cast(pa.float64())
+        # Statistics are float64: integers past 2**53 round, which is fine for min/max/mean.
+        column = pc.cast(column, pa.float64(), safe=False)
     if column.null_count:
         return pc.fill_null(column, np.nan).to_numpy(), True
     return column.to_numpy(), False
@@ -789,7 +815,7 @@ def _gaps(count: int, lower_bound: bool, longest: int, where: list[tuple[int, in
           threshold: float | None) -> dict[str, Any]:
     return {"threshold_ns": threshold, "count": count, "count_is_lower_bound": lower_bound, "longest_ns": longest,
             "longest": [{"series": s, **_span(a, b, "start", "end"), "duration_ns": b - a,
-                         "duration": _duration(b - a)} for a, b, s in where]}
+                         "duration": duration_text(b - a)} for a, b, s in where]}
 
 
 def _span(first: int, last: int, a: str = "first", b: str = "last") -> dict[str, Any]:
@@ -807,7 +833,7 @@ _UNITS = ((86_400 * 10**9, "d"), (3_600 * 10**9, "h"), (60 * 10**9, "min"), (10*
           (10**3, "us"), (1, "ns"))
 
 
-def _duration(ns: float) -> str:
+def duration_text(ns: float) -> str:
     """A readable duration: 250 ms, 10 s, 6 min 40 s, 3 h, 1 d 2 h."""
     ns = abs(ns)
     for index, (size, unit) in enumerate(_UNITS):
@@ -817,7 +843,7 @@ def _duration(ns: float) -> str:
             minor, minor_unit = _UNITS[index + 1]
             rounded = round(ns / minor) * minor
             if index and rounded >= _UNITS[index - 1][0]:   # 59 min 59.9 s -> 1 h
-                return _duration(rounded)
+                return duration_text(rounded)
             major, rest = divmod(rounded // minor, size // minor)
             return f"{major} {unit}" + (f" {rest} {minor_unit}" if rest else "")
     return "0 ns"

@@ -26,15 +26,17 @@ and nothing else (any other request gets 501, so an unexpected call shows up in 
         GET  /api/v2/<org>/datasets/<slug>        (put_files reads dataset.last_commit for end_commit)
         PUT  /api/v2/<org>/datasets/<slug>/commits/<sha1>/end_commit      -> data.attributes.sha1
 
-"minio" is the one storage type cnvrgv2 lets us point at plain HTTP on 127.0.0.1 through the server's
-answer alone (S3 goes to AWS, Azure/GCS to their clouds). Only single-part PutObject is served: boto3
+cnvrgv2 picks its storage client from ``storage_client``'s ``storage`` field. "minio" (boto3 with the
+endpoint_url the server sends) is the one type that reaches plain HTTP on 127.0.0.1 through the
+server's answer alone: "s3" has no endpoint field (AWS, or AWS_ENDPOINT_URL from the environment),
+"azure" and "gcs" build their cloud URLs. Only single-part PutObject is served: boto3
 switches to multipart at 8 MiB, which the tests never reach (a multipart request gets 501).
 
 Every request is recorded (``requests``); ``fail(route, status)`` makes a route answer an error
 (for ``times`` requests, or always). Routes are named: version, sign_in, organization, dataset,
 create_dataset, start_commit, storage_client, sts, upload_files, put_object, upload_files_save,
-end_commit. ``end_commit_empty = True`` makes end_commit answer without a commit (what cnvrg does
-when the commit changed nothing). Needs pycryptodome (a cnvrgv2 dependency) for the AES answers.
+end_commit. ``end_commit_empty = True`` makes end_commit answer without a commit (cnvrgv2's comments
+say cnvrg deletes a commit that changed nothing). Needs pycryptodome (a cnvrgv2 dependency) for the AES answers.
 
     with FakeCnvrg() as cnvrg:
         os.environ.update(cnvrg.env())
@@ -336,7 +338,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if method == "POST" and n == 4 and p[3] == "commits":
                     return "start_commit", (p[0], p[2])
                 if n == 6 and p[3] == "commits":
-                    name = {("POST", "upload_files"): "upload_files", ("POST", "upload_files_save"): "upload_files_save",
+                    name = {("POST", "upload_files"): "upload_files",
+                            ("POST", "upload_files_save"): "upload_files_save",
                             ("PUT", "end_commit"): "end_commit"}.get((method, p[5]))
                     if name:
                         return name, (p[0], p[2], p[4])

@@ -227,7 +227,7 @@ def test_success_ends_with_one_summary_line_and_writes_the_file(influx1: Influx1
         rf"to {re.escape(str(path))} \(0\.0 MB\) in \d+\.\d s \([\d,]+ rows/s\)", lines[0]), lines[0]
     assert "error" not in result.stderr
     assert path.read_text() == EXPECTED_CSV
-    assert files_in(out) == ["influxdb.csv"]
+    assert files_in(out) == ["influxdb.csv", "influxdb.csv.profile.json", "influxdb.csv.summary.json"]
 
 
 @pytest.mark.parametrize("spelling", ["Secret", "SECRET", "secret"])

@@ -103,7 +103,7 @@ def test_float_values_exact_text(influx1: Influx1Server, tmp_path: Path) -> None
     assert summary.first_time == "2024-01-01T00:00:00.000000000Z"
     assert summary.last_time == "2024-01-01T00:00:00.000000010Z"
     assert summary.api == "v1"
-    assert files_in(tmp_path) == ["influxdb.csv"]
+    assert files_in(tmp_path) == ["influxdb.csv", "influxdb.csv.profile.json", "influxdb.csv.summary.json"]
 
 
 def test_extreme_floats_round_trip(influx1: Influx1Server, tmp_path: Path) -> None:
@@ -615,14 +615,15 @@ def test_csv_gz_decompresses_to_the_csv_bytes(influx1: Influx1Server, tmp_path: 
     assert gzip.decompress(packed) == plain
     assert summary.bytes == len(packed)
     assert summary.rows == 4
-    assert files_in(tmp_path) == ["out.csv", "out.csv.gz"]
+    assert files_in(tmp_path) == ["out.csv", "out.csv.gz", "out.csv.gz.profile.json", "out.csv.gz.summary.json",
+                                  "out.csv.profile.json", "out.csv.summary.json"]
 
 
 def test_local_dir_is_created(influx1: Influx1Server, tmp_path: Path) -> None:
     db = _fields_db(influx1)
     out = tmp_path / "a" / "b c" / "ü"
     summary, _ = run_export(influx1, db, out, file_name="x.csv")
-    assert files_in(out) == ["x.csv"]
+    assert files_in(out) == ["x.csv", "x.csv.profile.json", "x.csv.summary.json"]
 
 
 class _DropDatabaseAfterPlan:

@@ -16,7 +16,7 @@ import pytest
 from connector import plots
 from connector.errors import OutputError
 from connector.profile import Profiler
-from connector.sources.base import TIME_TYPE, Part
+from connector.sources.base import TIME_COLUMN, TIME_TYPE, Part
 from support.sample_data import FLOAT_FIELDS, INT_FIELDS, TAGS, generate
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -43,7 +43,7 @@ def _demo_profile(windows: int = 24, outage: bool = False) -> Profiler:
         window = frame[(times >= lo) & (times < hi)]
         parts = []
         for _unit, rows in window.groupby("unit", sort=True):
-            columns = {"_time": pa.array(rows["time"].to_numpy()).cast(TIME_TYPE)}
+            columns = {TIME_COLUMN: pa.array(rows["time"].to_numpy()).cast(TIME_TYPE)}
             columns |= {tag: pa.array(rows[tag].tolist()) for tag in TAGS}
             columns |= {f: pa.array(rows[f].to_numpy()).cast(pa.string()) for f in FIELDS}
             parts.append(Part(tuple(sorted(TAGS)), dict(FIELDS), pa.table(columns)))
@@ -109,7 +109,7 @@ def test_plots_coverage_shows_a_gap(tmp_path):
     s = 10**9
     times = np.r_[np.arange(0, 3000, 10), np.arange(6000, 9000, 10)].astype(np.int64) * s
     profiler = Profiler(("unit",), {"x": "float"}, int(times[0]), int(times[-1]))
-    profiler.add([Part(("unit",), {"x": "float"}, pa.table({"_time": times, "unit": ["u"] * len(times),
+    profiler.add([Part(("unit",), {"x": "float"}, pa.table({TIME_COLUMN: times, "unit": ["u"] * len(times),
                                                              "x": np.sin(times / 1e12)}))])
     series = profiler.plot_data().series[0]
     assert series.gaps == [(2990 * s, 6000 * s)] and series.gap_count == 1

@@ -13,7 +13,7 @@ import pytest
 from connector import profile
 from connector.errors import ParameterError
 from connector.profile import Profiler
-from connector.sources.base import TIME_TYPE, Part
+from connector.sources.base import TIME_COLUMN, TIME_TYPE, Part
 
 S = 10**9
 T0 = pd.Timestamp("2024-01-01T00:00:00Z").value
@@ -98,9 +98,9 @@ def _typed(values: pd.Series, kind: str) -> pa.Array:
 
 
 def _part(rows: pd.DataFrame, text: bool, tags: tuple[str, ...], skip: tuple[str, ...] = ()) -> Part:
-    columns = {"_time": pa.array(rows["time"].to_numpy(), pa.int64())}
+    columns = {TIME_COLUMN: pa.array(rows["time"].to_numpy(), pa.int64())}
     if not text:
-        columns["_time"] = columns["_time"].cast(TIME_TYPE)
+        columns[TIME_COLUMN] = columns[TIME_COLUMN].cast(TIME_TYPE)
     for tag in tags:
         columns[tag] = pa.array(rows[tag].tolist(), pa.string())
     kinds = {}
@@ -276,7 +276,7 @@ def test_profile_gap_count_is_a_lower_bound_when_the_threshold_splits_a_full_bin
     times = T0 + (np.r_[0, np.cumsum(steps)] * S).astype(np.int64)
     profiler = Profiler(("unit",), {"x": "float"}, int(times[0]), int(times[-1]), gap_factor=5.02)
     for chunk in np.array_split(times, 7):
-        profiler.add([Part(("unit",), {"x": "float"}, pa.table({"_time": chunk, "unit": ["u"] * len(chunk),
+        profiler.add([Part(("unit",), {"x": "float"}, pa.table({TIME_COLUMN: chunk, "unit": ["u"] * len(chunk),
                                                                  "x": np.ones(len(chunk))}))])
     gaps = profiler.result()["series"][0]["sampling"]["gaps"]
     assert gaps["count_is_lower_bound"] and gaps["count"] == profile.GAP_KEEP
@@ -290,7 +290,7 @@ def test_profile_median_between_bins_lies_within_its_bounds():
     times = T0 + np.r_[0, np.cumsum(steps)]
     profiler = Profiler((), {}, int(times[0]), int(times[-1]))
     for chunk in np.array_split(times, 9):
-        profiler.add([Part((), {}, pa.table({"_time": chunk}))])
+        profiler.add([Part((), {}, pa.table({TIME_COLUMN: chunk}))])
     sampling = profiler.result()["sampling"]
     true = int(np.sort(steps)[(len(steps) - 1) // 2])
     low, high = sampling["median_interval_bounds_ns"]
@@ -305,7 +305,7 @@ def _steady_window(rng: np.random.Generator, w: int, rows: int = 1000) -> list[P
     for unit in ("u1", "u2", "u3"):
         t = start + np.arange(rows, dtype=np.int64) * 10 * S + rng.integers(0, 20_000_000, rows)
         parts.append(Part(("unit",), dict(FIELDS), pa.table({
-            "_time": t, "unit": [unit] * rows,
+            TIME_COLUMN: t, "unit": [unit] * rows,
             "temp": pa.array(rng.normal(50, 5, rows).round(3).astype(str)),
             "count": pa.array((np.arange(rows) + w * rows).astype(str)),
             "anomaly": pa.array((rng.random(rows) < 0.01).astype(int).astype(str)),
@@ -349,7 +349,7 @@ def test_profile_many_series_interleaved_in_one_part():
     profiler = Profiler(("rack", "unit"), {"x": "float"}, int(t.min()), int(t.max()))
     for window in np.array_split(np.arange(len(t)), 3):
         profiler.add([Part(("rack", "unit"), {"x": "float"}, pa.table({
-            "_time": t[window], "rack": np.char.add("r", (np.arange(len(t))[window] % units % 7).astype(str)),
+            TIME_COLUMN: t[window], "rack": np.char.add("r", (np.arange(len(t))[window] % units % 7).astype(str)),
             "unit": unit[window], "x": pa.array((np.arange(len(t))[window] % 5).astype(str))}))])
     result = profiler.result()
     assert result["series_count"] == units and result["rows"] == units * steps

@@ -43,9 +43,9 @@ def csv_bytes(rows: int = 20_000) -> bytes:
 
 
 def clean_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
-    """No CNVRG_*/AWS endpoint from the machine; HOME without ~/.cnvrg, ~/.netrc, ~/.aws."""
+    """No CNVRG_*/AWS_* from the machine; HOME without ~/.cnvrg, ~/.netrc, ~/.aws."""
     for key in list(os.environ):
-        if key.startswith("CNVRG_") or key.startswith("AWS_ENDPOINT"):
+        if key.startswith(("CNVRG_", "AWS_")):
             monkeypatch.delenv(key)
     home.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("HOME", str(home))
@@ -277,7 +277,9 @@ def test_end_commit_without_a_commit_is_an_error(fake: FakeCnvrg, data_file: Pat
     with pytest.raises(OutputError) as exc:
         publish(data_file, NAME, MESSAGE)
     assert str(exc.value).startswith(f"cnvrg made no commit for data.csv in dataset '{SLUG}'"), str(exc.value)
-    assert fake.routes()[-1] == "end_commit"
+    # put_files then falls back to dataset.last_commit (one more look), which is None here
+    assert fake.routes() == LOGIN + ["dataset", "create_dataset"] + UPLOAD + ["dataset"]
+    assert fake.dataset(SLUG).commits == [] and fake.dataset(SLUG).files == {}
 
 
 def test_a_failed_storage_upload_is_an_error_not_a_silent_commit(
@@ -307,7 +309,7 @@ def test_cli_exports_from_influxdb_1x_and_uploads_to_the_dataset(influx1, tmp_pa
     (tmp_path / "home").mkdir()
     with FakeCnvrg() as server:
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("INFLUXDB_", "CNVRG_", "AWS_ENDPOINT"))}
+               if not k.startswith(("INFLUXDB_", "CNVRG_", "AWS_"))}
         env.update(server.env(), CNVRG_WORKDIR=str(work), HOME=str(tmp_path / "home"))
         args = ["--url", influx1.url, "--token", "", "--org", "-", "--bucket", db, "--measurement", "m",
                 "--time_col", "time", "--range_start", "2024-01-01", "--range_end", "2024-01-02",
@@ -331,9 +333,14 @@ def test_cli_exports_from_influxdb_1x_and_uploads_to_the_dataset(influx1, tmp_pa
         assert server.commits[commit].message == (
             "m 2024-01-01T00:00:00.000000000Z .. 2024-01-01T00:00:01.000000007Z (2 rows) from InfluxDB")
         lines = result.stdout.splitlines()
-        assert lines[0].startswith("wrote 2 rows x 3 columns, "), result.stdout
-        assert lines[-1] == f"uploaded to cnvrg dataset {NAME!r}: commit {commit}", result.stdout
-        assert f"[influxdb-connector] cnvrg dataset '{SLUG}' does not exist; creating it" in lines
+        wrote = [line for line in lines if line.startswith("wrote ")]
+        assert len(wrote) == 1 and wrote[0].startswith(
+            f"wrote 2 rows x 3 columns, 2024-01-01T00:00:00.000000000Z .. 2024-01-01T00:00:01.000000007Z, "
+            f"to {work / 'influxdb.csv'} (0.0 MB) in "), result.stdout
+        assert lines[-3:] == [
+            f"[influxdb-connector] cnvrg dataset '{SLUG}' does not exist; creating it",
+            f"[influxdb-connector] uploaded influxdb.csv to cnvrg dataset '{SLUG}', commit {commit}",
+            f"uploaded to cnvrg dataset {NAME!r}: commit {commit}"], result.stdout
         assert server.token not in result.stdout and server.jwt not in result.stdout
         assert server.routes() == LOGIN + ["dataset", "create_dataset"] + UPLOAD
 
@@ -368,7 +375,7 @@ def permanent_500(tmp_path_factory: pytest.TempPathFactory):
     with FakeCnvrg() as server:
         server.add_dataset(NAME)
         server.fail("dataset", 500)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CNVRG_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CNVRG_", "AWS_"))}
         env.update(server.env(), HOME=str(root / "home"), PYTHONPATH=str(REPO))
         proc = subprocess.Popen([sys.executable, "-c", _PERMANENT_500, NAME, MESSAGE], cwd=work, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
