@@ -53,4 +53,7 @@ def run(url: str, token: str, org: str, bucket: str, measurement: str, rng: Rang
         stats.stream = buffer = io.StringIO()
         stats.sort_stats(key).print_stats(TOP)
         text[key] = buffer.getvalue()
+    stats.stream = buffer = io.StringIO()
+    stats.sort_stats("tottime").print_callers(5)  # who calls the heaviest (pyarrow's are all "wrapper")
+    text["callers"] = buffer.getvalue()
     return {"rows": summary.rows, "wall_s_profiled": round(wall, 2), "threads": len(profiles) + 1, **text}

@@ -101,21 +101,26 @@ def _fmt(value, spec: str) -> str:
 def render(results: dict) -> str:
     cfg = results["config"]
     lines = [f"\nrows N = {cfg['rows']:,} ({cfg['series']} series x {len(cfg['fields'])} float fields, 1 s apart), "
-             f"sizes {cfg['sizes']}, median of {cfg['reps']} reps; old path up to {cfg['old_max_rows']:,} rows, "
+             f"sizes {cfg['sizes']}, median of n reps; old path up to {cfg['old_max_rows']:,} rows, "
              f"influx CLI up to {cfg['cli_max_rows']:,} rows",
              f"seeding (not timed): {results.get('seeding')}", "",
-             f"{'command':<34}{'target':<10}{'rows':>10}{'wall s':>9}{'rows/s':>11}{'MB/s':>8}{'out MB':>8}{'RSS MB':>8}"]
+             f"{'command':<34}{'target':<10}{'rows':>10}{'n':>3}{'wall s':>9}{'rows/s':>11}{'MB/s':>8}{'out MB':>8}"
+             f"{'RSS MB':>8}{'other':>7}"]
     for j in results["jobs"]:
         if "wall_s" not in j:
             lines.append(f"{j['name']:<34}{j['target']:<10}{_fmt(j['rows'], ',d'):>10}  FAILED: {j.get('error')}")
             continue
         flag = f"  rows reported {j['rows_mismatch']}!" if "rows_mismatch" in j else ""
-        lines.append(f"{j['name']:<34}{j['target']:<10}{_fmt(j['rows'], ',d'):>10}{j['wall_s']:>9.2f}"
+        lines.append(f"{j['name']:<34}{j['target']:<10}{_fmt(j['rows'], ',d'):>10}{len(j['walls_s']):>3}{j['wall_s']:>9.2f}"
                      f"{_fmt(j.get('rows_per_s'), ',d'):>11}{_fmt(j.get('mb_per_s'), '.1f'):>8}"
                      f"{_fmt(j.get('out_mb'), '.1f'):>8}{j['rss_mb']:>8.0f}{j['other_cores']:>7.2f}{flag}")
     lines += ["", f"{'per-row / fixed split':<34}{'target':<10}{'per-row us':>11}{'fixed s':>9}{'RSS growth':>11}"]
     for s in results["splits"]:
         lines.append(f"{s['name']:<34}{s['target']:<10}{s['per_row_us']:>11.3f}{s['fixed_s']:>9.3f}{s['rss_growth']:>10.0%}")
+    split_names = {(s["name"], s["target"]) for s in results["splits"]}
+    single = sorted({(j["name"], j["target"]) for j in results["jobs"] if j["size"] is not None} - split_names)
+    for name, target in single:
+        lines.append(f"{name:<34}{target:<10}{'-':>11}{'-':>9}{'-':>11}   (one size only)")
     lines += ["", f"{'ratio (wall; per-row = per-row us)':<34}{'target':<10}{'size':>8}{'ratio':>8}"]
     for r in results["ratios"]:
         size = r["size"] if r["size"] == "per-row" else f"{r['size']}N"
@@ -123,6 +128,8 @@ def render(results: dict) -> str:
     lines += ["", "targets (reported, not asserted):"]
     for t in results["targets"]:
         lines.append(f"  {t['status']:<5} {t['target']}: {t['value']} (want {t['limit']})")
+    if "phases_s" in results:
+        lines += ["", f"benchmark time: {sum(results['phases_s'].values()):.0f} s {results['phases_s']}"]
     demo = results.get("workers_demo")
     if demo:
         lines += ["", f"workers demo: {demo['windows']} fixed 1 h windows, {demo['latency_s']} s latency per query"]
@@ -133,5 +140,5 @@ def render(results: dict) -> str:
     prof = results.get("profile")
     if prof:
         lines += ["", f"profile: {prof['rows']:,} rows in {prof['wall_s_profiled']} s under cProfile "
-                      f"({prof['threads']} threads merged)", prof["cumulative"], prof["tottime"]]
+                      f"({prof['threads']} threads merged)", prof["cumulative"], prof["tottime"], prof.get("callers", "")]
     return "\n".join(lines)

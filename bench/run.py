@@ -39,6 +39,7 @@ class Job:
     output: Path | None = None        # the file it writes (its size is the output MB)
     to_stdout: bool = False           # the output is the command's stdout
     rows: int | None = None
+    slow: bool = False                # a slow baseline: only --slow-reps repetitions
     samples: list[dict] = field(default_factory=list)
 
 
@@ -125,13 +126,14 @@ def build_jobs(args, v2: dict, v1, work: Path) -> list[Job]:
                 raise SystemExit(f"warming the old path's query failed: {warm.stderr}")
             jobs.append(Job("old (query_data_frame)", "v2", size, commands.old_connector(
                 v2["plain"], TOKEN, ORG, BUCKET, data.MEASUREMENT, rng, out / "old.csv"), out / "old.csv",
-                rows=rng.rows))
+                rows=rng.rows, slow=True))
         jobs.append(Job("connector", "v1", size, v1_argv, csv, rows=rng.rows))
         jobs.append(Job("raw (curl)", "v1", size, commands.curl_v1(
             v1.url, servers.DATABASE, influxql_queries, raw, chunk_rows), out / "raw-v1.csv", to_stdout=True, rows=rng.rows))
         if rng.rows <= args.cli_max_rows:
             jobs.append(Job("influx CLI", "v1", size, commands.influx_cli(
-                v1.port, servers.DATABASE, data.MEASUREMENT, rng), out / "influx.csv", to_stdout=True, rows=rng.rows))
+                v1.port, servers.DATABASE, data.MEASUREMENT, rng), out / "influx.csv", to_stdout=True, rows=rng.rows,
+                            slow=True))
     python = sys.executable
     jobs += [Job("startup: --help", "-", None, [python, str(ROOT / "influxdb_connector.py"), "--help"]),
              Job("startup: import connector.export", "-", None, [python, "-c", "import connector.export"]),
@@ -139,12 +141,14 @@ def build_jobs(args, v2: dict, v1, work: Path) -> list[Job]:
     return jobs
 
 
-def timed(jobs: list[Job], reps: int) -> None:
+def timed(jobs: list[Job], reps: int, slow_reps: int | None = None) -> None:
+    """All jobs once per repetition, every other repetition in reverse order."""
     for rep in range(reps):
         order = jobs if rep % 2 == 0 else jobs[::-1]
         started = time.monotonic()
         for job in order:
-            job.samples.append(execute(job))
+            if not job.slow or slow_reps is None or rep < slow_reps:
+                job.samples.append(execute(job))
         print(f"rep {rep + 1}/{reps}: {time.monotonic() - started:.0f} s", file=sys.stderr)
 
 
@@ -175,6 +179,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run the old path only up to this many rows (default: N, i.e. the smallest size)")
     parser.add_argument("--cli-max-rows", type=int, default=None,
                         help="run the influx CLI only up to this many rows (default: N; it takes ~30 us a row)")
+    parser.add_argument("--slow-reps", type=int, default=1,
+                        help="repetitions of the slow baselines (old path, influx CLI; default 1: ~70 s a round)")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     parser.add_argument("--workers-demo", action="store_true", help="also --workers 1 vs 4 at 0.2 s latency")
     parser.add_argument("--profile", action="store_true", help="also cProfile one export at N (2.x, in-process)")
@@ -191,28 +197,41 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     timestamps = max(args.sizes) * args.rows // data.SERIES
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    results: dict = {"config": {"rows": args.rows, "sizes": args.sizes, "reps": args.reps,
+    results: dict = {"config": {"rows": args.rows, "sizes": args.sizes, "reps": args.reps, "slow_reps": args.slow_reps,
                                 "old_max_rows": args.old_max_rows,
                                 "cli_max_rows": args.cli_max_rows, "series": data.SERIES,
                                 "fields": list(data.FIELDS), "python": sys.version.split()[0]}}
+    phases: dict[str, float] = {}
+    clock = [time.monotonic()]
+
+    def phase(name: str) -> None:  # seconds spent since the previous phase ended
+        now = time.monotonic()
+        phases[name] = round(now - clock[0], 1)
+        clock[0] = now
+
     try:
         print(f"seeding {timestamps * data.SERIES:,} rows (not timed)...", file=sys.stderr)
-        started = time.monotonic()
         with servers.v2_server(timestamps) as v2, servers.v1_server(timestamps) as (v1, v1_seed):
-            results["seeding"] = {"v2_load_points_s": v2["load_s"], "v1": v1_seed,
-                                  "total_s": round(time.monotonic() - started, 1)}
+            phase("seeding")
+            results["seeding"] = {"v2_load_points_s": v2["load_s"], "v1": v1_seed, "total_s": phases["seeding"]}
             print(f"seeded: {results['seeding']}", file=sys.stderr)
             SERVER_PIDS.update(serve_v2=v2["pid"], influxd=v1._proc.pid)  # noqa: SLF001
             jobs = build_jobs(args, v2, v1, work)
-            timed(jobs, args.reps)
+            phase("warm-up")
+            timed(jobs, args.reps, args.slow_reps)
+            phase("timed")
             results["jobs"] = [report.summarize(j) for j in jobs]
             if args.workers_demo:
                 results["workers_demo"] = workers_demo(args, v2, work)
+                phase("workers demo")
             if args.profile:
                 from bench import profile
 
                 rng = size_range(args.sizes[0], args.rows)
                 results["profile"] = profile.run(v2["plain"], TOKEN, ORG, BUCKET, data.MEASUREMENT, rng, work)
+                phase("profile")
+        phase("stopping servers")
+        results["phases_s"] = phases
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results.update(report.derive(results["jobs"], args))
