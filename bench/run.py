@@ -1,7 +1,8 @@
 """The benchmark: the connector against the old path and the raw transfer, same run, same data.
 
-    python -m bench.run [--rows 1000000] [--sizes 1,4] [--reps 3] [--json bench/results/latest.json]
-                        [--old-max-rows N] [--workers-demo] [--profile]
+    python -m bench.run [--rows 1000000] [--sizes 1,4] [--reps 3] [--slow-reps 1]
+                        [--old-max-rows N] [--cli-max-rows N] [--json bench/results/latest.json]
+                        [--workers-demo] [--profile]
 
 Seeds N x max(sizes) rows (4 series x 8 float fields, 1 s apart) into a real InfluxDB
 1.x and the in-repo 2.x server, then times every command as its own child process,
@@ -128,11 +129,11 @@ def build_jobs(args, v2: dict, v1, work: Path) -> list[Job]:
                 v2["plain"], TOKEN, ORG, BUCKET, data.MEASUREMENT, rng, out / "old.csv"), out / "old.csv",
                 rows=rng.rows, slow=True))
         jobs.append(Job("connector", "v1", size, v1_argv, csv, rows=rng.rows))
-        jobs.append(Job("raw (curl)", "v1", size, commands.curl_v1(
-            v1.url, servers.DATABASE, influxql_queries, raw, chunk_rows), out / "raw-v1.csv", to_stdout=True, rows=rng.rows))
+        curl_v1 = commands.curl_v1(v1.url, servers.DATABASE, influxql_queries, raw, chunk_rows)
+        jobs.append(Job("raw (curl)", "v1", size, curl_v1, out / "raw-v1.csv", to_stdout=True, rows=rng.rows))
         if rng.rows <= args.cli_max_rows:
-            jobs.append(Job("influx CLI", "v1", size, commands.influx_cli(
-                v1.port, servers.DATABASE, data.MEASUREMENT, rng), out / "influx.csv", to_stdout=True, rows=rng.rows,
+            cli = commands.influx_cli(v1.port, servers.DATABASE, data.MEASUREMENT, rng)
+            jobs.append(Job("influx CLI", "v1", size, cli, out / "influx.csv", to_stdout=True, rows=rng.rows,
                             slow=True))
     python = sys.executable
     jobs += [Job("startup: --help", "-", None, [python, str(ROOT / "influxdb_connector.py"), "--help"]),
@@ -197,10 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     timestamps = max(args.sizes) * args.rows // data.SERIES
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    results: dict = {"config": {"rows": args.rows, "sizes": args.sizes, "reps": args.reps, "slow_reps": args.slow_reps,
-                                "old_max_rows": args.old_max_rows,
-                                "cli_max_rows": args.cli_max_rows, "series": data.SERIES,
-                                "fields": list(data.FIELDS), "python": sys.version.split()[0]}}
+    results: dict = {"config": {
+        "rows": args.rows, "sizes": args.sizes, "reps": args.reps, "slow_reps": args.slow_reps,
+        "old_max_rows": args.old_max_rows, "cli_max_rows": args.cli_max_rows, "series": data.SERIES,
+        "fields": list(data.FIELDS), "python": sys.version.split()[0]}}
     phases: dict[str, float] = {}
     clock = [time.monotonic()]
 

@@ -26,6 +26,9 @@ DEFAULT_WORKDIR = "/cnvrg"
 # grid of them); the choices live here and in the descriptions.
 API_CHOICES = ("auto", "v2", "v1")
 MODES = ("overwrite", "append")
+AGGREGATES = ("mean", "median", "min", "max", "sum", "first", "last", "count")
+NUMERIC_AGGREGATES = ("mean", "median", "min", "max", "sum")
+FILLS = ("none", "null", "previous")
 TIME_FORMATS = ("iso", "epoch_ns", "epoch_ms", "epoch_s", "omit")  # not "none": cnvrg reads that as unset
 
 
@@ -67,6 +70,9 @@ class Settings:
     gap_factor: float = 5.0
     label_field: str | None = None
     plot: bool = False
+    every_ns: int | None = None
+    agg: str = "mean"
+    fill: str = "none"
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.public().items())
@@ -304,6 +310,29 @@ def build_settings(
         problems.append(str(exc))
     gap_factor = _number(values, "gap_factor", float, 1.0, 1e6, problems)
     label_field = _text(values, "label_field")
+    every_text = _text(values, "every")
+    every_ns = None
+    if every_text is not None and every_text.strip():
+        if any(unit in every_text for unit in ("mo", "y")):
+            problems.append(f"every: {every_text!r} must be a fixed duration (s, m, h, d, w), not months or years")
+        else:
+            try:
+                every_ns = parse_duration(every_text)
+            except TimeParseError as exc:
+                problems.append(f"every: {exc}")
+    agg = (_text(values, "agg") or "mean").strip().lower()
+    if agg not in AGGREGATES:
+        problems.append(f"agg: {agg!r} is not valid; valid values are: {', '.join(AGGREGATES)}")
+    fill = (_text(values, "fill") or "none").strip().lower()
+    if fill not in FILLS:
+        problems.append(f"fill: {fill!r} is not valid; valid values are: {', '.join(FILLS)}")
+    if every_ns and not any(p.startswith("range_") for p in problems):
+        aligned_start = -(-start_ns // every_ns) * every_ns   # whole buckets only
+        aligned_stop = stop_ns // every_ns * every_ns
+        if aligned_start >= aligned_stop:
+            problems.append(f"every: the range holds no whole {every_text} bucket "
+                            f"({format_rfc3339(start_ns)} .. {format_rfc3339(stop_ns)})")
+        start_ns, stop_ns = aligned_start, aligned_stop
     dry_run = False
     try:
         dry_run = parse_bool("dry_run", values.get("dry_run", "False"))
@@ -326,4 +355,5 @@ def build_settings(
         tags=tags, tag_filter=tag_filter, time_format=time_format, timezone=timezone, dry_run=dry_run,
         mode=mode, profile=profile or plot, gap_factor=float(gap_factor or 5.0),
         label_field=label_field.strip() if label_field else None, plot=plot,
+        every_ns=every_ns, agg=agg, fill=fill,
     )

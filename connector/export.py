@@ -181,7 +181,8 @@ def run(settings: Settings, source: Source | None = None) -> ExportSummary:
         log.info("exporting %s from %s, %s .. %s: %d tag and %d field column(s)",
                  settings.measurement, settings.bucket, format_rfc3339(plan.first_ns),
                  format_rfc3339(plan.last_ns), len(layout.tags), len(layout.fields))
-        planner = WindowPlanner(plan.first_ns, plan.last_ns + 1, settings.window_ns)
+        planner = WindowPlanner(plan.first_ns, min(plan.last_ns + 1, settings.stop_ns), settings.window_ns,
+                                align=settings.every_ns)
         windows = rows = 0
         first = last = None
         sink, write = _output(settings, layout, header, plan, mark)

@@ -20,7 +20,7 @@ LIBRARY_YAML = Path(__file__).resolve().parent.parent / "library.yaml"
 # Presentation only: how --help groups the parameters. A key missing here lands in "other".
 HELP_GROUPS: dict[str, tuple[str, ...]] = {
     "connection": ("url", "token", "org", "bucket", "api", "verify_ssl", "ssl_ca_cert", "timeout", "retries"),
-    "what to export": ("measurement", "fields", "tags", "tag_filter", "range_start", "range_end", "window"),
+    "what to export": ("measurement", "fields", "tags", "tag_filter", "range_start", "range_end", "every", "agg", "fill", "window"),
     "output": ("time_col", "time_format", "timezone", "rename", "file_name", "local_dir", "mode", "cnvrg_dataset"),
     "profile": ("profile", "gap_factor", "label_field", "plot"),
     "run": ("workers", "dry_run", "verbose"),

@@ -21,6 +21,19 @@ class Selection:
     measurement: str
     fields: tuple[str, ...] | None = None
     tag_filter: tuple[tuple[str, str], ...] = ()
+    every_ns: int | None = None  # resample on the server into buckets this long
+    agg: str = "mean"
+    fill: str = "none"
+
+
+_DURATION_UNITS = (("w", 7 * 86400 * 10**9), ("d", 86400 * 10**9), ("h", 3600 * 10**9), ("m", 60 * 10**9),
+                   ("s", 10**9), ("ms", 10**6), ("ns", 1))
+
+
+def duration(ns: int) -> str:
+    """A duration literal both languages read, in the largest unit that divides it."""
+    unit, size = next((u, n) for u, n in _DURATION_UNITS if ns % n == 0)
+    return f"{ns // size}{unit}"
 
 
 # --- Flux -----------------------------------------------------------------
@@ -57,10 +70,21 @@ def _flux_source(sel: Selection, start: int, stop: int) -> str:
     return "\n".join(lines)
 
 
+def _flux_resample(sel: Selection) -> str:
+    if not sel.every_ns:
+        return ""
+    text = (f"\n  |> aggregateWindow(every: {duration(sel.every_ns)}, fn: {sel.agg}, "
+            f"createEmpty: {'false' if sel.fill == 'none' else 'true'}, timeSrc: \"_start\")")
+    if sel.fill == "previous":
+        text += "\n  |> fill(usePrevious: true)"
+    return text
+
+
 def flux_window(sel: Selection, window: Window) -> str:
     """One window of points, one column per field, meta columns dropped on the server."""
     return (
         _flux_source(sel, window.start, window.stop)
+        + _flux_resample(sel)
         + '\n  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
         + '\n  |> drop(columns: ["_start", "_stop", "_measurement"])'
     )
@@ -125,6 +149,12 @@ def _influxql_columns(sel: Selection, tags: tuple[str, ...]) -> str:
 
 def influxql_window(sel: Selection, window: Window, tags: tuple[str, ...] = ()) -> str:
     """One window of points; the times are ns integers because the request says epoch=ns."""
+    if sel.every_ns:
+        columns = ", ".join(f"{sel.agg}({influxql_identifier(f)}) AS {influxql_identifier(f)}"
+                            for f in sel.fields or ())
+        return (f"SELECT {columns} FROM {influxql_identifier(sel.measurement)} "
+                f"WHERE {_influxql_where(sel, window.start, window.stop)} "
+                f"GROUP BY time({duration(sel.every_ns)}), * fill({sel.fill})")
     return (
         f"SELECT {_influxql_columns(sel, tags)} FROM {influxql_identifier(sel.measurement)} "
         f"WHERE {_influxql_where(sel, window.start, window.stop)}"

@@ -158,11 +158,17 @@ class WindowPlanner:
     """
 
     def __init__(self, first: int, stop: int, step: int | None = None,
-                 target_rows: int = TARGET_ROWS_PER_WINDOW) -> None:
+                 target_rows: int = TARGET_ROWS_PER_WINDOW, align: int | None = None) -> None:
+        # align (resampling): every window edge on a bucket edge, so no bucket is split in two.
+        self.align = align
+        if align:
+            first = first // align * align
+            stop = -(-stop // align) * align
+            step = -(-step // align) * align if step else None
         self.edge = first
         self.stop = stop
         self.fixed = step
-        self.step = step or FIRST_STEP_NS
+        self.step = step or (-(-FIRST_STEP_NS // align) * align if align else FIRST_STEP_NS)
         self.target_rows = target_rows
         self.density: float | None = None  # rows per ns, from the last observed window
 
@@ -172,6 +178,8 @@ class WindowPlanner:
         if self.fixed is None and self.density is not None:
             wanted = int(self.target_rows / self.density) if self.density > 0 else self.step * MAX_GROWTH
             self.step = max(1, min(wanted, self.step * MAX_GROWTH))
+            if self.align:
+                self.step = -(-self.step // self.align) * self.align
         following = min(self.edge + self.step, self.stop)
         window = Window(self.edge, following)
         self.edge = following

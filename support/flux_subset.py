@@ -781,8 +781,8 @@ def _pivot(call: Call, tables: list[Table], ctx: _Ctx) -> list[Table]:
         ["_time"], ["_field"], "_value"
     ):
         raise _unsupported('pivot other than rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value"')
-    if not ctx.from_source:
-        raise _unsupported("pivot() anywhere but directly after range()/filter()")
+    if any("_field" not in t.key or "_time" not in t.data or "_value" not in t.data for t in tables):
+        raise _unsupported("pivot() of tables without _field in the group key and _time/_value columns")
     groups: dict[tuple[Any, ...], list[Table]] = {}
     for t in tables:
         out_key = tuple((lab, t.key_value(lab)) for lab in t.key if lab != "_field")
@@ -937,7 +937,7 @@ def _aggregate_window(call: Call, tables: list[Table], ctx: _Ctx) -> list[Table]
 
     Columns ``_start,_stop,_time,_value,<tags>`` (``_start``/``_stop`` = the range),
     ``_time`` = window stop clipped to the range, windows aligned to the epoch."""
-    _check_args(call, {"every", "fn", "createEmpty"}, {"every", "fn"})
+    _check_args(call, {"every", "fn", "createEmpty", "timeSrc"}, {"every", "fn"})
     if not ctx.from_source:
         raise _unsupported("aggregateWindow() anywhere but directly after range()/filter()")
     every = call.args["every"]
@@ -947,7 +947,11 @@ def _aggregate_window(call: Call, tables: list[Table], ctx: _Ctx) -> list[Table]
     if not isinstance(fn, Ident) or fn.name not in _WINDOW_FNS:
         raise _unsupported(f"aggregateWindow fn: other than {', '.join(_WINDOW_FNS)}")
     create_empty = _opt_bool(call, "createEmpty", True)
-    return [_window_table(t, every.value.ns, fn.name, create_empty, ctx) for t in tables]
+    source = call.args.get("timeSrc")
+    time_src = "_stop" if source is None else source.value if isinstance(source, Literal) else None
+    if time_src not in ("_start", "_stop"):
+        raise _unsupported('aggregateWindow timeSrc: other than "_start" or "_stop"')
+    return [_window_table(t, every.value.ns, fn.name, create_empty, ctx, time_src) for t in tables]
 
 
 def _opt_bool(call: Call, key: str, default: bool) -> bool:
@@ -959,7 +963,7 @@ def _opt_bool(call: Call, key: str, default: bool) -> bool:
     return bool(node.value)
 
 
-def _window_table(t: Table, every: int, fn: str, create_empty: bool, ctx: _Ctx) -> Table:
+def _window_table(t: Table, every: int, fn: str, create_empty: bool, ctx: _Ctx, time_src: str = "_stop") -> Table:
     in_type = t.type_of("_value") or "float"
     if in_type in ("string", "bool") and fn not in ("count", "first", "last"):
         raise _RuntimeFailure(f"unsupported aggregate column type {in_type}")
@@ -972,7 +976,7 @@ def _window_table(t: Table, every: int, fn: str, create_empty: bool, ctx: _Ctx) 
     times, values = [], []
     for w in starts:
         vals = buckets.get(w, [])
-        times.append(min(w + every, ctx.stop))
+        times.append(min(w + every, ctx.stop) if time_src == "_stop" else max(w, ctx.start))
         values.append(_window_value(fn, vals, in_type))
     columns = [("_start", "time"), ("_stop", "time"), ("_time", "time"), ("_value", out_type)]
     columns += [(lab, typ) for lab, typ in t.columns if lab in t.key and lab not in ("_start", "_stop")]

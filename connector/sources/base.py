@@ -28,6 +28,31 @@ def unify_kinds(kinds: list[str]) -> str:
     return "string"
 
 
+def resampled_fields(kinds: dict[str, str | None], selected: tuple[str, ...] | None,
+                     agg: str) -> tuple[tuple[str, ...], dict[str, str | None]]:
+    """With every: the fields the aggregate can take, and each one's kind after it.
+
+    mean, median, min, max and sum need numbers: a chosen non-numeric field is an error,
+    an unchosen one is left out (with a log line)."""
+    import logging
+
+    from ..errors import ParameterError
+
+    numeric_only = agg in ("mean", "median", "min", "max", "sum")
+    names = [n for n in kinds if selected is None or n in selected]
+    if numeric_only:
+        refused = [n for n in names if kinds[n] not in ("float", "int", "uint")]
+        if selected is not None and refused:
+            raise ParameterError(f"agg {agg} needs numeric fields; {', '.join(map(repr, refused))} "
+                                 f"{'is' if len(refused) == 1 else 'are'} not (use agg first, last or count)")
+        if refused:
+            logging.getLogger("connector").info("agg %s: leaving out the non-numeric field(s) %s", agg,
+                                                ", ".join(refused))
+        names = [n for n in names if n not in refused]
+    after = {"mean": "float", "median": "float", "count": "int"}
+    return tuple(names), {n: after.get(agg, kinds[n]) for n in names}
+
+
 @dataclass(frozen=True)
 class Part:
     """Rows of one window that share columns: TIME_COLUMN (ns), tags (string), fields.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Iterator
 
 from .. import query
@@ -15,7 +16,7 @@ from ..config import Settings
 from ..errors import ConnectorError, DataError, ServerRefused, ServerUnavailable, redact
 from ..timerange import Window
 from .annotated_csv import block_field_kinds, parse_block, probe_tables, split_blocks
-from .base import Part, Plan, unify_kinds
+from .base import Part, Plan, resampled_fields, unify_kinds
 from .http import read_body, tls_refused, unreachable
 
 log = logging.getLogger("connector")
@@ -26,6 +27,7 @@ class FluxSource:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._windows: query.Selection | None = None  # what each window asks for, set by plan()
         self.selection = query.Selection(settings.bucket, settings.measurement, settings.fields,
                                          settings.tag_filter)
         self._client = None
@@ -88,6 +90,7 @@ class FluxSource:
 
     def describe(self, plan_only: bool = False) -> list[str]:
         sel, s = self.selection, self.settings
+        resampled = replace(sel, every_ns=s.every_ns, agg=s.agg, fill=s.fill)
         queries = [
             query.flux_schema("tags", sel, s.start_ns, s.stop_ns),
             query.flux_schema("fields", sel, s.start_ns, s.stop_ns),
@@ -95,7 +98,7 @@ class FluxSource:
             query.flux_last_time(sel, s.start_ns, s.stop_ns),
         ]
         if not plan_only:
-            queries.append(query.flux_window(sel, Window(s.start_ns, s.stop_ns)))
+            queries.append(query.flux_window(resampled, Window(s.start_ns, s.stop_ns)))
         return queries
 
     def _keys(self, kind: str) -> list[str]:
@@ -111,8 +114,12 @@ class FluxSource:
         tags = sorted(set(self._keys("tags")) - query.FLUX_META_TAGS)
         fields = sorted(set(self._keys("fields")))
         kinds: dict[str, str | None] = {f: None for f in fields}
-        if s.output_format == "parquet":  # a Parquet schema is fixed before the first row
+        if s.output_format == "parquet" or s.every_ns:  # a Parquet schema, an aggregate: types first
             kinds.update(self._field_kinds())
+        self._windows = self.selection
+        if s.every_ns:
+            chosen, kinds = resampled_fields(kinds, sel.fields, s.agg)
+            self._windows = replace(sel, fields=chosen, every_ns=s.every_ns, agg=s.agg, fill=s.fill)
         first = self._single_time(query.flux_first_time(sel, s.start_ns, s.stop_ns))
         if first is None:
             return Plan(tuple(tags), kinds, 0, -1)
@@ -141,7 +148,7 @@ class FluxSource:
         return probe_tables(self._answer(flux))
 
     def fetch(self, window: Window) -> list[Part]:
-        return self._tables(query.flux_window(self.selection, window))
+        return self._tables(query.flux_window(self._windows, window))
 
 
 def _from_status(status: int | None, message: str | None, headers, settings: Settings) -> ConnectorError:

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import threading
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -22,7 +23,7 @@ from ..config import Settings
 from ..errors import ConnectorError, DataError, ParameterError, ServerRefused, ServerUnavailable, redact
 from ..timerange import Window
 from .annotated_csv import read_rows
-from .base import TIME_COLUMN, Part, Plan, unify_kinds
+from .base import TIME_COLUMN, Part, Plan, resampled_fields, unify_kinds
 from .http import read_body, unreachable
 
 log = logging.getLogger("connector")
@@ -76,6 +77,7 @@ class InfluxQLSource:
                                          settings.tag_filter)
         self._tags: tuple[str, ...] = ()
         self._kinds: dict[str, str] = {}
+        self._windows: query.Selection | None = None  # what each window asks for, set by plan()
 
     def close(self) -> None:
         pass
@@ -148,11 +150,12 @@ class InfluxQLSource:
 
     def describe(self, plan_only: bool = False) -> list[str]:
         s, sel = self.settings, self.selection
+        resampled = replace(sel, every_ns=s.every_ns, agg=s.agg, fill=s.fill)
         queries = [query.influxql_show("tags", sel), query.influxql_show("fields", sel),
                    query.influxql_edge_time(sel, s.start_ns, s.stop_ns, last=False),
                    query.influxql_edge_time(sel, s.start_ns, s.stop_ns, last=True)]
         if not plan_only:
-            queries.append(self._window_query(Window(s.start_ns, s.stop_ns)))
+            queries.append(self._window_query(Window(s.start_ns, s.stop_ns), resampled))
         return queries
 
     def plan(self) -> Plan:
@@ -166,6 +169,11 @@ class InfluxQLSource:
         self._kinds = {name: unify_kinds(k) for name, k in kinds.items()}
         self._tags = tuple(tags)
         fields = dict(sorted(self._kinds.items()))
+        self._windows = sel
+        if s.every_ns:
+            chosen, fields = resampled_fields(fields, sel.fields, s.agg)
+            self._kinds = dict(fields)
+            self._windows = replace(sel, fields=chosen, every_ns=s.every_ns, agg=s.agg, fill=s.fill)
         first = self._edge(sel, last=False)
         if first is None:
             return Plan(self._tags, fields, 0, -1)
@@ -179,10 +187,11 @@ class InfluxQLSource:
                 return int(row[0])
         return None
 
-    def _window_query(self, window: Window) -> str:
+    def _window_query(self, window: Window, selection: query.Selection | None = None) -> str:
         """The window's SELECT, then a SHOW that must answer too: a CSV answer hides errors, so
         a missing SHOW table is how a killed, timed-out or failed SELECT shows itself."""
-        return (query.influxql_window(self.selection, window, self._tags) + "; "
+        chosen = selection or self._windows or self.selection
+        return (query.influxql_window(chosen, window, self._tags) + "; "
                 + query.influxql_show("fields", self.selection))
 
     def fetch(self, window: Window) -> list[Part]:
@@ -224,6 +233,9 @@ class InfluxQLSource:
             raise
         names = {f"c{i}": name for i, name in enumerate(header)}
         renamed = table.rename_columns([TIME_COLUMN if c == "c2" else names[c] for c in table.column_names])
+        if self._windows is not None and self._windows.every_ns:  # GROUP BY *: tags in the tags cell
+            series = read_rows(body[header_end + 1:], positional, {"c1": pa.string()}).column("c1")
+            renamed, tags = _with_series_tags(renamed, series)
         return [Part(tuple(tags), fields, renamed)]
 
 
@@ -248,3 +260,43 @@ def _completion_mark(body: bytes) -> int | None:
             return position + 1
         position = body.rfind(b"\n\n" + _MARK, 0, position)
     return None
+
+
+def _with_series_tags(table: pa.Table, series: pa.ChunkedArray) -> tuple[pa.Table, list[str]]:
+    """GROUP BY * puts a row's tags in one cell, `k=v,k2=v2` escaped as in line protocol:
+    turn them into tag columns (parsed once per distinct series, not per row)."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(series.combine_chunks())
+    parsed = [_parse_tag_set(text or "") for text in encoded.dictionary.to_pylist()]
+    keys = sorted({key for tags in parsed for key in tags})
+    indices = encoded.indices
+    for key in keys:
+        values = pa.array([tags.get(key) for tags in parsed], pa.string())
+        table = table.append_column(key, pc.take(values, indices))
+    return table, keys
+
+
+def _parse_tag_set(text: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    pair: list[str] = []
+    current: list[str] = []
+    escaped = False
+    for ch in text:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "=" and not pair:
+            pair.append("".join(current))
+            current = []
+        elif ch == ",":
+            if pair:
+                tags[pair[0]] = "".join(current)
+            pair, current = [], []
+        else:
+            current.append(ch)
+    if pair:
+        tags[pair[0]] = "".join(current)
+    return tags
