@@ -226,10 +226,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["workers_demo"] = workers_demo(args, v2, work)
                 phase("workers demo")
             if args.profile:
-                from bench import profile
+                from bench import profiling
 
                 rng = size_range(args.sizes[0], args.rows)
-                results["profile"] = profile.run(v2["plain"], TOKEN, ORG, BUCKET, data.MEASUREMENT, rng, work)
+                results["profile"] = profiling.run(v2["plain"], TOKEN, ORG, BUCKET, data.MEASUREMENT, rng, work)
                 phase("profile")
         phase("stopping servers")
         results["phases_s"] = phases

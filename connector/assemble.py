@@ -22,7 +22,7 @@ from .sources.base import ARROW_TYPES, TIME_COLUMN, Part
 class Rendered:
     """A window's CSV bytes and what the summary needs to know about them."""
 
-    data: pa.Buffer | bytes
+    data: list[pa.Buffer]
     rows: int
     first_ns: int | None
     last_ns: int | None
@@ -31,14 +31,12 @@ class Rendered:
 def _text_column(part: Part, name: str, is_tag: bool, count: int) -> pa.Array:
     if name not in part.table.column_names:
         return pa.nulls(count, pa.string())
-    column = part.table.column(name).combine_chunks()
-    if is_tag:
-        return render.quoted_text(column)
+    column = part.table.column(name)  # chunked as parsed: no copy
     kind = part.fields.get(name)
     if kind == "float" and pa.types.is_string(column.type):
         return render.float_text_fix(column)
-    if kind == "string" or pa.types.is_string(column.type) and kind is None:
-        return render.quoted_text(column)
+    if is_tag or kind == "string" or pa.types.is_string(column.type) and kind is None:
+        return render.quoted_text(column) if part.quoted else column
     return render.value_text(column)
 
 
@@ -92,7 +90,7 @@ def drop_written(parts: list[Part], at_ns: int, written: frozenset, tags: tuple[
 def window_csv(parts: list[Part], layout: Layout) -> Rendered:
     parts = [p for p in parts if p.table.num_rows]
     if not parts:
-        return Rendered(b"", 0, None, None)
+        return Rendered([], 0, None, None)
     rows = [_part_rows(p, layout) for p in parts]
     keys = _sort_keys(parts, layout.sort_tags)
     times = keys.column("time").to_numpy()
@@ -102,8 +100,12 @@ def window_csv(parts: list[Part], layout: Layout) -> Rendered:
         ordered = rows[0]
     else:
         order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
-        ordered = pa.chunked_array(rows).take(order).combine_chunks()
-    return Rendered(render.rows_buffer(ordered), len(ordered), int(times.min()), int(times.max()))
+        ordered = pa.chunked_array([c for r in rows for c in _chunks_of(r)]).take(order)
+    return Rendered(render.rows_buffers(ordered), len(ordered), int(times.min()), int(times.max()))
+
+
+def _chunks_of(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return array.chunks if isinstance(array, pa.ChunkedArray) else [array]
 
 
 def parquet_schema(layout: Layout, kinds: dict[str, str | None], header: list[str]) -> pa.Schema:

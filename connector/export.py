@@ -140,14 +140,14 @@ def fetch_ahead(source: Source, planner: WindowPlanner, workers: int,
                 pending.append((window, pool.submit(
                     with_retries, lambda: source.fetch(window), retries, f"window {window}")))
 
-        for _ in range(max(1, workers) + 1):
+        for _ in range(max(1, workers)):  # one window ahead per worker: memory stays a few windows
             submit()
         try:
             while pending:
                 window, future = pending.popleft()
                 parts = future.result()
                 planner.observe(window, sum(p.table.num_rows for p in parts))
-                submit()
+                submit()  # the next window downloads while this one is written
                 yield window, parts
         finally:
             for _, future in pending:
@@ -270,7 +270,8 @@ def _output(settings: Settings, layout: Layout, header: list[str], plan: Plan,
 
     def write_csv(parts: list[Part]) -> tuple[int, int | None, int | None]:
         rendered = window_csv(parts, layout)
-        csv_file.write(rendered.data)
+        for buffer in rendered.data:
+            csv_file.write(buffer)
         return rendered.rows, rendered.first_ns, rendered.last_ns
 
     return csv_file, write_csv

@@ -9,6 +9,7 @@ to the same double, with `.0` on whole numbers so they stay floats when read aga
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -41,39 +42,76 @@ def _put_pair(out: np.ndarray, column: int, value: np.ndarray) -> None:
     out[:, column:column + 2] = _PAIRS[value]
 
 
+@lru_cache(maxsize=None)
+def _digits(width: int) -> np.ndarray:
+    """Row i is i in `width` ASCII digits (zero-padded)."""
+    numbers = np.arange(10 ** width, dtype=np.int64)[:, None]
+    return (numbers // 10 ** np.arange(width - 1, -1, -1) % 10 + 48).astype(np.uint8)
+
+
+@lru_cache(maxsize=None)
+def _clock() -> np.ndarray:
+    """Row s is the second of the day s as HH:MM:SS."""
+    second = np.arange(86400)
+    out = np.empty((86400, 8), dtype=np.uint8)
+    out[:, 2] = out[:, 5] = ord(":")
+    out[:, 0:2] = _digits(2)[second // 3600]
+    out[:, 3:5] = _digits(2)[second // 60 % 60]
+    out[:, 6:8] = _digits(2)[second % 60]
+    return out
+
+_MAX_DAY_TABLE = 200_000  # days a window may span before dates are computed row by row
+
+
+def _dates(days: np.ndarray) -> np.ndarray:
+    """'YYYY-MM-DD' per row: computed once per distinct day of the span, then looked up."""
+    low, high = int(days.min()), int(days.max())
+    if high - low < _MAX_DAY_TABLE:
+        span = np.arange(low, high + 1, dtype=np.int64)
+        return _date_text(span)[days - low]
+    return _date_text(days)
+
+
+def _date_text(days: np.ndarray) -> np.ndarray:
+    year, month, day = _civil_from_days(days)
+    out = np.empty((len(days), 10), dtype=np.uint8)
+    out[:, 4] = out[:, 7] = ord("-")
+    century, year_of_century = np.divmod(year, 100)
+    for column, part in ((0, century), (2, year_of_century), (5, month), (8, day)):
+        _put_pair(out, column, part)
+    return out
+
+
 def iso_time(ns: pa.Array | np.ndarray, offsets_s: np.ndarray | None = None) -> pa.Array:
     """int64 ns -> 'YYYY-MM-DDTHH:MM:SS.fffffffffZ', or local time ending '+HH:MM' when each
-    instant's UTC offset (seconds) is given: one fixed width per file either way."""
+    instant's UTC offset (seconds) is given: one fixed width per file either way.
+
+    Every part is a table lookup (dates per distinct day, the clock per second of the day,
+    the fraction in two pieces), so a row costs a few byte copies, not a calendar."""
     values = _as_int64(ns)
     if offsets_s is not None:
         offsets_s = np.broadcast_to(np.asarray(offsets_s, dtype=np.int64), values.shape)
         values = values + offsets_s * 1_000_000_000
-    seconds, fraction = np.divmod(values, 1_000_000_000)
-    days, second_of_day = np.divmod(seconds, 86400)
-    year, month, day = _civil_from_days(days)
-    hour, rest = np.divmod(second_of_day, 3600)
-    minute, second = np.divmod(rest, 60)
     count = len(values)
     width = _ISO_WIDTH if offsets_s is None else _ISO_WIDTH + 5
     out = np.empty((count, width), dtype=np.uint8)
-    out[:, :_ISO_WIDTH] = _ISO_TEMPLATE
-    century, year_of_century = np.divmod(year, 100)
-    for column, part in ((0, century), (2, year_of_century), (5, month), (8, day),
-                         (11, hour), (14, minute), (17, second)):
-        _put_pair(out, column, part)
-    high, low = np.divmod(fraction, 100_000)          # 4 digits, 5 digits
-    _put_pair(out, 20, high // 100)
-    _put_pair(out, 22, high % 100)
-    first, low = np.divmod(low, 10_000)
-    out[:, 24] = first + 48
-    _put_pair(out, 25, low // 100)
-    _put_pair(out, 27, low % 100)
-    if offsets_s is not None:
-        out[:, 29] = np.where(offsets_s < 0, ord("-"), ord("+"))
-        offset_hours, offset_minutes = np.divmod(np.abs(offsets_s) // 60, 60)
-        _put_pair(out, 30, offset_hours)
-        out[:, 32] = ord(":")
-        _put_pair(out, 33, offset_minutes)
+    if count:
+        seconds, fraction = np.divmod(values, 1_000_000_000)
+        days, second_of_day = np.divmod(seconds, 86400)
+        out[:, 0:10] = _dates(days)
+        out[:, 10] = ord("T")
+        out[:, 11:19] = _clock()[second_of_day]
+        out[:, 19] = ord(".")
+        high, low = np.divmod(fraction, 10_000)
+        out[:, 20:25] = _digits(5)[high]
+        out[:, 25:29] = _digits(4)[low]
+        out[:, 29] = ord("Z")
+        if offsets_s is not None:
+            out[:, 29] = np.where(offsets_s < 0, ord("-"), ord("+"))
+            offset_hours, offset_minutes = np.divmod(np.abs(offsets_s) // 60, 60)
+            _put_pair(out, 30, offset_hours)
+            out[:, 32] = ord(":")
+            _put_pair(out, 33, offset_minutes)
     offsets = np.arange(0, (count + 1) * width, width, dtype=np.int32)
     return pa.Array.from_buffers(pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(out)])
 
@@ -133,9 +171,35 @@ def float_text(values: pa.Array) -> pa.Array:
 
 
 def float_text_fix(text: pa.Array) -> pa.Array:
-    """A float's text as the server wrote it ('1', '0.5', '1e+20') -> '.0' on whole numbers."""
-    plain = pc.invert(pc.or_(pc.match_substring(text, "."), pc.match_substring(text, "e")))
-    return pc.if_else(plain, pc.binary_join_element_wise(text, ".0", ""), text)
+    """A float's text as the server wrote it ('1', '0.5', '1e+20') -> '.0' on whole numbers.
+
+    InfluxDB writes floats without exponents (Go's 'f' format), so a missing '.' is the
+    whole test. A float has at most one '.', so when a chunk's bytes hold as many dots as it
+    has values, none needs the fix (the usual case), found by one byte count."""
+    if isinstance(text, pa.ChunkedArray):
+        return pa.chunked_array([float_text_fix(chunk) for chunk in text.chunks], type=text.type)
+    if _dots(text) == len(text) - text.null_count:
+        return text
+    whole = pc.invert(pc.match_substring(text, "."))
+    if text.null_count:
+        whole = pc.fill_null(whole, False)
+    candidates = pc.filter(text, whole)
+    exponent = pc.match_substring(candidates, "e")  # '1e+20' from Arrow's own formatting
+    if pc.any(exponent).as_py():
+        mask = whole.to_numpy(zero_copy_only=False).copy()
+        mask[np.flatnonzero(mask)[exponent.to_numpy(zero_copy_only=False)]] = False
+        whole = pa.array(mask)
+        candidates = pc.filter(text, whole)
+    return pc.replace_with_mask(text, whole, pc.binary_join_element_wise(candidates, ".0", ""))
+
+
+def _dots(text: pa.Array) -> int:
+    """How many '.' bytes the values of a string array hold together."""
+    if len(text) == 0:
+        return 0
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=len(text) + 1, offset=text.offset * 4)
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return int(np.count_nonzero(data == 46))
 
 
 def quoted_text(values: pa.Array) -> pa.Array:
@@ -181,11 +245,15 @@ def csv_rows(columns: list[pa.Array]) -> pa.Array:
     return pc.binary_join_element_wise(rows, "", "\n")
 
 
-def rows_buffer(rows: pa.Array | pa.ChunkedArray) -> pa.Buffer:
+def rows_buffer(rows: pa.Array) -> pa.Buffer:
     """The bytes behind a string array of rows, without copying them."""
-    if isinstance(rows, pa.ChunkedArray):
-        rows = rows.combine_chunks()
     if len(rows) == 0:
         return pa.py_buffer(b"")
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4)
     return rows.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+
+
+def rows_buffers(rows: pa.Array | pa.ChunkedArray) -> list[pa.Buffer]:
+    """The bytes of every chunk of rows, in order, without copying them."""
+    chunks = rows.chunks if isinstance(rows, pa.ChunkedArray) else [rows]
+    return [rows_buffer(chunk) for chunk in chunks if len(chunk)]

@@ -56,7 +56,7 @@ def test_none_means_unset_for_optional_values():
 def test_every_problem_is_reported_together():
     found = problems(url="ftp://x", range_start="-1q", file_name="out.txt", window="soon", verbose="maybe",
                      api="v9", bogus="1")
-    assert found[0].startswith("unknown parameter(s): bogus; valid: api, bucket")
+    assert found[0].startswith("unknown parameter(s): bogus; valid: agg, api, bucket")
     text = " | ".join(found)
     for fragment in ("url: 'ftp://x' is not an http:// or https:// URL", "range_start: '-1q' is not a time",
                      "file_name: 'out.txt' must end in one of: .csv.gz, .csv, .parquet",
@@ -127,7 +127,7 @@ def test_cli_pairs_accept_values_that_start_with_a_dash():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--nope", "1"], "unknown parameter --nope; valid: --api"),
+    (["--nope", "1"], "unknown parameter --nope; valid: --agg, --api"),
     (["--url"], "--url needs a value"),
     (["url", "x"], "unexpected 'url': parameters are passed as --key value"),
     (["--url", "a", "--url", "b"], "--url is given twice"),

@@ -37,6 +37,8 @@ def split_blocks(body: bytes) -> list[bytes]:
     while position >= 0:
         starts.append(position)
         position = _next_block(body, position)
+    if len(starts) == 1 and starts[0] == 0:
+        return [body]  # the usual answer: one block; no copy of a window's bytes
     return [body[a:b] for a, b in zip(starts, starts[1:] + [len(body)])]
 
 
@@ -91,17 +93,18 @@ def parse_block(block: bytes) -> Part | None:
             if kind is None:
                 raise DataError(f"field {name!r} has the type {kinds[name]!r}, which cannot be exported")
             fields[name] = kind
-    rows = block[data_start:]
-    if not rows.strip(b"\r\n"):
+    if not block[data_start:data_start + 16].strip(b"\r\n"):  # a data row starts right after the header
         return None
+    rows = memoryview(block)[data_start:]  # a view: the window's bytes are not copied again
+    quoted = block.find(b'"', data_start) >= 0
     column_types = {"_time": TIME_TYPE, **{t: pa.string() for t in tags}}
     for name in fields:
         column_types[name] = pa.string()  # the server's text: CSV writes it as it is
-    table = read_rows(rows, _unique_names(header), column_types)
+    table = read_rows(rows, _unique_names(header), column_types, quoted)
     table = table.rename_columns([TIME_COLUMN if n == "_time" else n for n in table.column_names])
-    if b'"' in rows:
+    if quoted:
         table = _undo_crlf_in_values(table, [*tags, *(f for f, k in fields.items() if k == "string")])
-    return Part(tuple(tags), fields, table)
+    return Part(tuple(tags), fields, table, quoted=quoted)
 
 
 def _undo_crlf_in_values(table: pa.Table, names: list[str]) -> pa.Table:
@@ -119,9 +122,12 @@ def _unique_names(header: list[str]) -> list[str]:
     return ["\x00annotation" if name == "" else name for name in header]
 
 
-def read_rows(rows: bytes, names: list[str], column_types: dict[str, pa.DataType]) -> pa.Table:
+def read_rows(rows: bytes | memoryview, names: list[str], column_types: dict[str, pa.DataType],
+              quoted: bool | None = None) -> pa.Table:
     """Arrow's CSV reader over the data rows, with only '' as null (never 'NA' or 'null')."""
-    parse = pacsv.ParseOptions(newlines_in_values=b'"' in rows)
+    if quoted is None:
+        quoted = b'"' in rows
+    parse = pacsv.ParseOptions(newlines_in_values=quoted)
     read = pacsv.ReadOptions(column_names=names, block_size=1 << 22)
     convert = pacsv.ConvertOptions(
         column_types=column_types,
@@ -133,7 +139,8 @@ def read_rows(rows: bytes, names: list[str], column_types: dict[str, pa.DataType
         quoted_strings_can_be_null=False,
     )
     try:
-        return pacsv.read_csv(io.BytesIO(rows), read_options=read, parse_options=parse, convert_options=convert)
+        return pacsv.read_csv(pa.BufferReader(pa.py_buffer(rows)), read_options=read, parse_options=parse,
+                              convert_options=convert)
     except pa.ArrowInvalid as exc:
         raise DataError(f"the server's answer could not be parsed: {exc}") from exc
 

@@ -64,6 +64,9 @@ class Part:
     tags: tuple[str, ...]
     fields: dict[str, str]
     table: pa.Table
+    # False when the server's text held no double quote at all: then no value holds a comma,
+    # a quote or a line break either (the server would have quoted it), and none needs quoting.
+    quoted: bool = True
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,7 @@ class InfluxQLSource:
         if self._windows is not None and self._windows.every_ns:  # GROUP BY *: tags in the tags cell
             series = read_rows(body[header_end + 1:], positional, {"c1": pa.string()}).column("c1")
             renamed, tags = _with_series_tags(renamed, series)
-        return [Part(tuple(tags), fields, renamed)]
+        return [Part(tuple(tags), fields, renamed, quoted=b'"' in body)]
 
 
 def _line_end(body: bytes) -> int:
