@@ -24,26 +24,21 @@ class Layout:
     timezone: str = "UTC"
 
 
+def _chosen(key: str, wanted: tuple[str, ...] | None, available: tuple[str, ...], measurement: str) -> tuple[str, ...]:
+    """The names a `fields`/`tags` parameter picks (sorted), or all; an unknown one is an error."""
+    if wanted is None:
+        return available
+    missing = [name for name in wanted if name not in available]
+    if missing:
+        raise ParameterError(f"{key}: {', '.join(map(repr, missing))} not in measurement {measurement!r} "
+                             f"(its {key}: {', '.join(available) or 'none'})")
+    return tuple(sorted(wanted))
+
+
 def output_columns(settings: Settings, plan: Plan) -> tuple[Layout, list[str]]:
     """The output layout and the header (time, tags, fields, renamed); clashes are errors."""
-    if settings.fields is not None:
-        missing = [f for f in settings.fields if f not in plan.fields]
-        if missing:
-            raise ParameterError(
-                f"fields: {', '.join(map(repr, missing))} not in measurement {settings.measurement!r} "
-                f"(its fields: {', '.join(sorted(plan.fields)) or 'none'})")
-        fields = tuple(sorted(settings.fields))
-    else:
-        fields = tuple(sorted(plan.fields))
-    if settings.tags is not None:
-        missing = [t for t in settings.tags if t not in plan.tags]
-        if missing:
-            raise ParameterError(
-                f"tags: {', '.join(map(repr, missing))} not in measurement {settings.measurement!r} "
-                f"(its tags: {', '.join(plan.tags) or 'none'})")
-        tags = tuple(sorted(settings.tags))
-    else:
-        tags = plan.tags
+    fields = _chosen("fields", settings.fields, tuple(sorted(plan.fields)), settings.measurement)
+    tags = _chosen("tags", settings.tags, plan.tags, settings.measurement)
     clash = sorted(set(tags) & set(fields))
     if clash:
         raise DataError(f"{', '.join(map(repr, clash))} is both a tag and a field; export it with fields= "

@@ -166,6 +166,15 @@ def _tag_filter(text: str | None, problems: list[str]) -> tuple[tuple[str, str],
     return tuple(pairs)
 
 
+def _flag(raw: Mapping[str, Any], key: str, default: str, problems: list[str]) -> bool:
+    value = raw.get(key, default)
+    try:
+        return parse_bool(key, default if is_unset(value) else value)
+    except ParameterError as exc:
+        problems.append(str(exc))
+        return default == "True"
+
+
 def _number(raw: Mapping[str, Any], key: str, kind: type, low: float, high: float,
             problems: list[str]) -> float | int | None:
     text = _text(raw, key)
@@ -265,20 +274,12 @@ def build_settings(
         except TimeParseError as exc:
             problems.append(f"window: {exc} (or auto)")
 
-    verbose = False
-    try:
-        verbose = parse_bool("verbose", values.get("verbose", "False"))
-    except ParameterError as exc:
-        problems.append(str(exc))
+    verbose = _flag(values, "verbose", "False", problems)
 
     workers = _number(values, "workers", int, 1, 16, problems)
     retries = _number(values, "retries", int, 0, 100, problems)
     timeout_s = _number(values, "timeout", float, 0.1, 86400.0, problems)
-    verify_ssl = True
-    try:
-        verify_ssl = parse_bool("verify_ssl", values.get("verify_ssl", "True"))
-    except ParameterError as exc:
-        problems.append(str(exc))
+    verify_ssl = _flag(values, "verify_ssl", "True", problems)
     ssl_ca_cert = _text(values, "ssl_ca_cert")
     if ssl_ca_cert is not None and not Path(ssl_ca_cert).expanduser().is_file():
         problems.append(f"ssl_ca_cert: {ssl_ca_cert!r} is not a file")
@@ -299,15 +300,8 @@ def build_settings(
     mode = (_text(values, "mode") or "overwrite").strip().lower()
     if mode not in MODES:
         problems.append(f"mode: {mode!r} is not valid; valid values are: {', '.join(MODES)}")
-    profile = plot = False
-    try:
-        profile = parse_bool("profile", values.get("profile", "True"))
-    except ParameterError as exc:
-        problems.append(str(exc))
-    try:
-        plot = parse_bool("plot", values.get("plot", "False"))
-    except ParameterError as exc:
-        problems.append(str(exc))
+    profile = _flag(values, "profile", "True", problems)
+    plot = _flag(values, "plot", "False", problems)
     gap_factor = _number(values, "gap_factor", float, 1.0, 1e6, problems)
     label_field = _text(values, "label_field")
     every_text = _text(values, "every")
@@ -333,11 +327,7 @@ def build_settings(
             problems.append(f"every: the range holds no whole {every_text} bucket "
                             f"({format_rfc3339(start_ns)} .. {format_rfc3339(stop_ns)})")
         start_ns, stop_ns = aligned_start, aligned_stop
-    dry_run = False
-    try:
-        dry_run = parse_bool("dry_run", values.get("dry_run", "False"))
-    except ParameterError as exc:
-        problems.append(str(exc))
+    dry_run = _flag(values, "dry_run", "False", problems)
     rename = _rename(_text(values, "rename"), problems)
     dataset = _text(values, "cnvrg_dataset")
 
