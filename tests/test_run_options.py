@@ -39,15 +39,30 @@ def test_help_groups_every_parameter(capsys):
     assert "--gap_factor VALUE" in text and "(default 5)" in text
 
 
-def test_progress_logs_a_line_every_few_seconds_without_a_terminal(caplog, monkeypatch):
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_progress_logs_a_line_every_few_seconds_without_a_terminal(monkeypatch):
     import connector.progress as progress
 
     monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
+    logger = logging.getLogger("connector")
+    handler = _Lines()
+    logger.addHandler(handler)
+    monkeypatch.setattr(logger, "level", logging.INFO)
     bar = Progress(0, 1000, interactive=False)
-    with caplog.at_level(logging.INFO, logger="connector"):
+    try:
         bar.update(250, 1_000)
         bar.update(1000, 3_000)
-    lines = [r.getMessage() for r in caplog.records]
+    finally:
+        logger.removeHandler(handler)
+    lines = handler.lines
     assert lines[0].startswith("25% of the range done (up to 1970-01-01T00:00:00.000000250Z): 1,000 rows, ")
     assert lines[1].startswith("100% of the range done (up to 1970-01-01T00:00:00.000001000Z): 4,000 rows, ")
 
