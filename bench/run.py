@@ -118,6 +118,9 @@ def build_jobs(args, v2: dict, v1, work: Path) -> list[Job]:
                 url, TOKEN, ORG, BUCKET, data.MEASUREMENT, rng, out), csv, rows=rng.rows))
             jobs.append(Job("raw (curl)", target, size, commands.curl_v2(url, TOKEN, ORG, flux, raw, target),
                             out / f"raw-{target}.csv", to_stdout=True, rows=rng.rows))
+        # What the data profile (on by default) costs: the same export with it off.
+        jobs.append(Job("connector, profile off", "v2", size, commands.connector(
+            v2["plain"], TOKEN, ORG, BUCKET, data.MEASUREMENT, rng, out, "--profile", "False"), csv, rows=rng.rows))
         if rng.rows <= args.old_max_rows:
             query = old_flux(BUCKET, data.MEASUREMENT, rng.start, rng.stop)
             warm = measure.run(commands.curl_v2(v2["plain"], TOKEN, ORG, [query], warm_dir),

@@ -11,8 +11,10 @@ import glob
 import gzip
 import logging
 import os
+import queue
 import secrets
 import shutil
+import threading
 from pathlib import Path
 from typing import BinaryIO
 
@@ -88,7 +90,13 @@ class AtomicFile:
 
 class AtomicCsv(AtomicFile):
     """CSV bytes, optionally gzip-compressed (appending to a .gz adds a gzip member:
-    concatenated members read as one stream)."""
+    concatenated members read as one stream).
+
+    Writing (and compressing) happens on a thread of its own, a few buffers behind, so the
+    next window is rendered while this one goes to disk (file writes and zlib release the GIL).
+    """
+
+    QUEUE_BUFFERS = 8
 
     def __init__(self, path: Path, compress: bool = False, base: Path | None = None,
                  header: bytes = b"") -> None:
@@ -96,25 +104,53 @@ class AtomicCsv(AtomicFile):
         self.compress = compress
         self.header = header  # written first (not when appending to `base`, which has one)
         self._out: BinaryIO | None = None
+        self._queue: queue.Queue = queue.Queue(self.QUEUE_BUFFERS)
+        self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
 
     def opened(self) -> None:
         # mtime=0: the same data gives the same .gz bytes; level 1: gzip must not be the bottleneck.
         self._out = (gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=1, mtime=0)  # type: ignore[assignment]
                      if self.compress else self._raw)
+        self._thread = threading.Thread(target=self._drain, name="write", daemon=True)
+        self._thread.start()
         if self.header and self.base is None:
             self.write(self.header)
 
+    def _drain(self) -> None:
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            if self._failure is None:
+                try:
+                    self._out.write(data)  # type: ignore[union-attr]
+                except BaseException as exc:  # reported by the next write or by commit
+                    self._failure = exc
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            exc = self._failure
+            raise OutputError(f"writing {self.path} failed: {getattr(exc, 'strerror', None) or exc}") from None
+
     def write(self, data) -> None:
-        try:
-            self._out.write(data)  # type: ignore[union-attr]
-        except OSError as exc:
-            raise OutputError(f"writing {self.path} failed: {exc.strerror or exc}") from None
+        self._raise_failure()
+        self._queue.put(data)
+
+    def _stop_writer(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
     def finish(self) -> None:
+        self._stop_writer()
+        self._raise_failure()
         if self._out is not self._raw and self._out is not None:
             self._out.close()
 
     def abort(self) -> None:
+        self._stop_writer()
         if self._out is not self._raw and self._out is not None:
             try:
                 self._out.close()
