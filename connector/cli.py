@@ -27,10 +27,25 @@ class _Redact(logging.Filter):
         return True
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at the time (a notebook or a test may swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _setup_logging(verbose: bool, secrets: list[str]) -> None:
     # Logs go to stdout with the summary; stderr carries only the one error line (and, with
     # --verbose, its traceback), so a failure is exactly one line there.
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler()
     handler.setFormatter(logging.Formatter("[influxdb-connector] %(message)s"))
     handler.addFilter(_Redact(secrets))
     log.handlers[:] = [handler]

@@ -230,6 +230,26 @@ class Influx1Server:
             return "(no log)"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) or "(empty log)"
 
+    def kill(self) -> None:
+        """Stop the server abruptly (SIGKILL), keeping its data: a fault for tests to survive."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Start the killed server again on the same port and data directory (it dies with
+        the thread that calls this, like every server started here)."""
+        binary = shutil.which("influxd")
+        assert binary is not None and self.root is not None
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INFLUXDB_")}
+        with open(self.root / "influxd.log", "ab") as log:
+            self._proc = subprocess.Popen([binary, "run", "-config", str(self.root / "influxd.conf")],
+                                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                          cwd=self.root, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        problem = self._wait_ready()
+        if problem is not None:
+            raise RuntimeError(f"influxd {problem}; last log lines:\n{self.log_tail()}")
+
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
