@@ -79,17 +79,24 @@ def publish(path: Path, dataset: str, message: str) -> str:
     printed = io.StringIO()  # cnvrgv2 print()s what goes wrong in its upload threads
     secrets = [os.environ.get("CNVRG_TOKEN"), os.environ.get("CNVRG_JWT_TOKEN")]
     try:
+        # Only cnvrgv2's calls run with stdout captured: our own log lines (which go to
+        # stdout too) must not be taken for something cnvrgv2 printed.
         with contextlib.redirect_stdout(printed):
             cnvrg = Cnvrg(organization=os.environ.get("CNVRG_ORGANIZATION") or None)
             secrets.append(getattr(getattr(cnvrg, "_context", None), "token", None))  # the session token
             handle = cnvrg.datasets.get(slug)
             try:
                 handle.reload()
+                missing = False
             except CnvrgHttpError as exc:
                 if getattr(exc, "status_code", None) != 404:
                     raise
-                log.info("cnvrg dataset %r does not exist; creating it", slug)
+                missing = True
+        if missing:
+            log.info("cnvrg dataset %r does not exist; creating it", slug)
+            with contextlib.redirect_stdout(printed):
                 handle = cnvrg.datasets.create(name=dataset.strip())
+        with contextlib.redirect_stdout(printed):
             commit = handle.put_files(paths=[name], message=message, dir_path="", threads=1)
     except CnvrgLoginError as exc:
         missing = _missing_login_env()
