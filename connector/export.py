@@ -221,7 +221,7 @@ def run(settings: Settings, source: Source | None = None) -> ExportSummary:
     if profile is not None:
         write_side_file(settings.output_path, "profile", profile)
         for line in profiling.summary_lines(profile):
-            log.info("profile: %s", line)
+            log.info("profile: %s", line.removeprefix("profile: "))
         if settings.plot:
             from . import plots
 
