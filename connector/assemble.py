@@ -92,16 +92,22 @@ def window_csv(parts: list[Part], layout: Layout) -> Rendered:
     if not parts:
         return Rendered([], 0, None, None)
     rows = [_part_rows(p, layout) for p in parts]
-    keys = _sort_keys(parts, layout.sort_tags)
-    times = keys.column("time").to_numpy()
-    # One part whose times strictly increase is already in order (one series, or 1.x's merge
-    # without ties); equal times need the tag values to order them.
-    if len(parts) == 1 and (len(times) < 2 or bool(np.all(times[1:] > times[:-1]))):
+    order, times = _row_order(parts, layout)
+    if order is None:
         ordered = rows[0]
     else:
-        order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
         ordered = pa.chunked_array([c for r in rows for c in _chunks_of(r)]).take(order)
     return Rendered(render.rows_buffers(ordered), len(ordered), int(times.min()), int(times.max()))
+
+
+def _row_order(parts: list[Part], layout: Layout) -> tuple[pa.Array | None, np.ndarray]:
+    """The rows' order (time, then every tag) and their times; None when already in order:
+    one part whose times strictly increase (one series, or 1.x's merge without ties)."""
+    keys = _sort_keys(parts, layout.sort_tags)
+    times = keys.column("time").to_numpy()
+    if len(parts) == 1 and (len(times) < 2 or bool(np.all(times[1:] > times[:-1]))):
+        return None, times
+    return pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names]), times
 
 
 def _chunks_of(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
@@ -155,9 +161,5 @@ def window_table(parts: list[Part], layout: Layout, schema: pa.Schema) -> pa.Tab
         tables.append(pa.Table.from_arrays([pa.chunked_array(c) if isinstance(c, pa.Array) else c
                                             for c in columns], schema=schema))
     table = pa.concat_tables(tables)
-    keys = _sort_keys(parts, layout.sort_tags)
-    times = keys.column("time").to_numpy()
-    if len(parts) == 1 and (len(times) < 2 or bool(np.all(times[1:] > times[:-1]))):
-        return table
-    order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
-    return table.take(order)
+    order, _ = _row_order(parts, layout)
+    return table if order is None else table.take(order)

@@ -15,7 +15,6 @@ TIME_COLUMN = "\x00time"
 ARROW_TYPES = {
     "float": pa.float64(), "int": pa.int64(), "uint": pa.uint64(), "bool": pa.bool_(), "string": pa.string(),
 }
-FIELD_KINDS = tuple(ARROW_TYPES)
 
 
 def unify_kinds(kinds: list[str]) -> str:
