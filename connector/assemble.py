@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import render
+from . import render, views
 from .columns import Layout
 from .errors import DataError
 from .sources.base import ARROW_TYPES, TIME_COLUMN, Part
@@ -54,10 +54,12 @@ def _chunks(parts: list[Part], name: str, kind: pa.DataType) -> pa.ChunkedArray:
     """One column across parts, chunks reused as they are (a missing column becomes nulls)."""
     chunks: list[pa.Array] = []
     for part in parts:
-        if name in part.table.column_names:
-            chunks += part.table.column(name).cast(kind).chunks
+        column = part.column(name)
+        if column is None:
+            chunks.append(pa.nulls(part.num_rows, kind))
         else:
-            chunks.append(pa.nulls(part.table.num_rows, kind))
+            column = column.cast(kind)
+            chunks += column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     return pa.chunked_array(chunks, type=kind)
 
 
@@ -88,16 +90,164 @@ def drop_written(parts: list[Part], at_ns: int, written: frozenset, tags: tuple[
 
 
 def window_csv(parts: list[Part], layout: Layout) -> Rendered:
-    parts = [p for p in parts if p.table.num_rows]
+    """A window as CSV bytes: every row described as pieces (the new time text, runs of the
+    server's own cells, '.0' where a float was written whole, a line break), the rows put in
+    order, and all the pieces gathered in one copy (see views)."""
+    parts = [p for p in parts if p.num_rows]
     if not parts:
         return Rendered([], 0, None, None)
-    rows = [_part_rows(p, layout) for p in parts]
     order, times = _row_order(parts, layout)
-    if order is None:
-        ordered = rows[0]
-    else:
-        ordered = pa.chunked_array([c for r in rows for c in _chunks_of(r)]).take(order)
-    return Rendered(render.rows_buffers(ordered), len(ordered), int(times.min()), int(times.max()))
+    constants = _Constants(len(layout.tags) + len(layout.fields))
+    buffers: list[np.ndarray] = [constants.data]
+    all_pieces, all_counts = [], []
+    for part in parts:
+        recipe = _recipe(part, layout) if part.raw is not None else None
+        if recipe is None:
+            pieces, counts = _rendered_pieces(part, layout, buffers)
+        else:
+            pieces, counts = _raw_pieces(part, layout, recipe, buffers, constants)
+        all_pieces.append(pieces)
+        all_counts.append(counts)
+    pieces = views.Pieces.concat(all_pieces)
+    counts = np.concatenate(all_counts)
+    data = views.gather(buffers, pieces.take(views.per_row(counts, None if order is None else _numpy(order))))
+    return Rendered([data], len(counts), int(times.min()), int(times.max()))
+
+
+def _numpy(order: pa.Array) -> np.ndarray:
+    return np.frombuffer(order.buffers()[1], dtype=np.uint64, count=len(order),
+                         offset=order.offset * 8).astype(np.int64)
+
+
+class _Constants:
+    """The bytes no server row holds: a line break, '.0', and commas for missing cells."""
+
+    def __init__(self, cells: int) -> None:
+        self.data = np.frombuffer(b"\n.0" + b"," * max(cells, 1), dtype=np.uint8)
+        self.newline, self.dot_zero, self.commas = 0, 1, 3
+
+
+def _rendered_pieces(part: Part, layout: Layout, buffers: list[np.ndarray]) -> tuple[views.Pieces, np.ndarray]:
+    """A parsed part: its rows rendered by the Arrow kernels, then one piece per row."""
+    rows = _part_rows(part, layout)
+    if isinstance(rows, pa.ChunkedArray):
+        rows = rows.combine_chunks()
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4)
+    buffers.append(np.frombuffer(rows.buffers()[2], dtype=np.uint8))
+    count = len(rows)
+    pieces = views.Pieces(np.full(count, len(buffers) - 1, dtype=np.int32), offsets[:-1].astype(np.int64),
+                          np.diff(offsets).astype(np.int64))
+    return pieces, np.ones(count, dtype=np.int64)
+
+
+# A step of a row's recipe: ("copy", first cell, last cell) or ("empty", number of cells).
+_Step = tuple
+
+
+def _recipe(part: Part, layout: Layout) -> list[_Step] | None:
+    """How a located part's rows become output rows: which runs of its cells are copied as
+    they are, and where empty cells go; None when its cells cannot be copied that way."""
+    raw = part.raw
+    assert raw is not None
+    steps: list[list] = []
+    for name in (*layout.tags, *layout.fields):
+        cell = raw.cells.get(name)
+        if cell is None:
+            if steps and steps[-1][0] == "empty":
+                steps[-1][1] += 1
+            else:
+                steps.append(["empty", 1])
+        elif cell == 0:
+            return None  # a copied run starts at the comma before its first cell
+        elif steps and steps[-1][0] == "copy" and steps[-1][2] == cell - 1:
+            steps[-1][2] = cell
+        else:
+            steps.append(["copy", cell, cell])
+    return [tuple(step) for step in steps]
+
+
+def _raw_pieces(part: Part, layout: Layout, recipe: list[_Step], buffers: list[np.ndarray],
+                constants: _Constants) -> tuple[views.Pieces, np.ndarray]:
+    raw = part.raw
+    assert raw is not None
+    count = raw.num_rows
+    columns: list[tuple[int, np.ndarray | int, np.ndarray | int]] = []  # (buffer, start, length)
+    time_text = render.time_text(raw.column(TIME_COLUMN), layout.time_format, layout.timezone)
+    leading_comma = time_text is not None  # with time omitted, the first cell has no comma before it
+    if time_text is not None:
+        offsets = np.frombuffer(time_text.buffers()[1], dtype=np.int32, count=count + 1, offset=time_text.offset * 4)
+        buffers.append(np.frombuffer(time_text.buffers()[2], dtype=np.uint8))
+        columns.append((len(buffers) - 1, offsets[:-1].astype(np.int64), np.diff(offsets).astype(np.int64)))
+    data_index = len(buffers)
+    buffers.append(raw.data)
+    column_of_cell: dict[int, int] = {}  # a copied cell -> the piece that copies it
+    for step in recipe:
+        if step[0] == "empty":
+            commas = step[1] - (0 if leading_comma else 1)
+            if commas:
+                columns.append((0, constants.commas, commas))
+        else:
+            _, first, last = step
+            start, _ = raw.bounds(first)
+            _, end = raw.bounds(last)
+            start = start - (1 if leading_comma else 0)
+            column_of_cell.update({cell: len(columns) for cell in range(first, last + 1)})
+            columns.append((data_index, start, end - start))
+        leading_comma = True
+    columns.append((0, constants.newline, 1))
+    width = len(columns)
+    buffer = np.empty((count, width), dtype=np.int32)
+    start = np.empty((count, width), dtype=np.int64)
+    length = np.empty((count, width), dtype=np.int64)
+    for index, (b, s, n) in enumerate(columns):
+        buffer[:, index], start[:, index], length[:, index] = b, s, n
+    rows, cells, positions = raw.whole_float_ends(list(raw.float_cells))
+    if len(rows):
+        copied = np.isin(cells, list(column_of_cell))
+        rows, cells, positions = rows[copied], cells[copied], positions[copied]
+    if len(rows) == 0:
+        return views.Pieces(buffer.ravel(), start.ravel(), length.ravel()), np.full(count, width, dtype=np.int64)
+    lookup = np.zeros(max(column_of_cell) + 1, dtype=np.int64)
+    lookup[list(column_of_cell)] = list(column_of_cell.values())
+    return _split_for_dot_zero(buffer, start, length, rows * width + lookup[cells], positions, constants)
+
+
+def _split_for_dot_zero(buffer: np.ndarray, start: np.ndarray, length: np.ndarray, piece: np.ndarray,
+                        positions: np.ndarray, constants: _Constants) -> tuple[views.Pieces, np.ndarray]:
+    """Cut copied pieces where a whole float ends, and put '.0' in each cut.
+
+    A piece with c cuts becomes 2c + 1 entries: its first segment, then for each cut a '.0'
+    and the segment from that cut to the next one (or to the piece's end)."""
+    count, width = buffer.shape
+    total = count * width
+    order = np.lexsort((positions, piece))
+    piece, positions = piece[order], positions[order]
+    flat_buffer, flat_start, flat_length = buffer.ravel(), start.ravel(), length.ravel()
+    flat_end = flat_start + flat_length
+    cuts_in = np.bincount(piece, minlength=total)
+    cuts_before = np.cumsum(cuts_in) - cuts_in
+    first_out = np.arange(total) + 2 * cuts_before
+    out_count = total + 2 * len(piece)
+    out_buffer = np.zeros(out_count, dtype=np.int32)
+    out_start = np.full(out_count, constants.dot_zero, dtype=np.int64)
+    out_length = np.full(out_count, 2, dtype=np.int64)
+    # Each piece's first segment ends at its first cut, if it has one.
+    first_end = flat_end.copy()
+    has_cut = cuts_in > 0
+    first_end[has_cut] = positions[cuts_before[has_cut]]
+    out_buffer[first_out] = flat_buffer
+    out_start[first_out] = flat_start
+    out_length[first_out] = first_end - flat_start
+    # Each cut: a '.0' (already in place), then its segment up to the next cut or the end.
+    rank = np.arange(len(piece)) - cuts_before[piece]
+    segment_out = first_out[piece] + 2 * rank + 2
+    last_of_piece = np.append(piece[1:] != piece[:-1], True)
+    segment_end = np.where(last_of_piece, flat_end[piece], np.append(positions[1:], 0))
+    out_buffer[segment_out] = flat_buffer[piece]
+    out_start[segment_out] = positions
+    out_length[segment_out] = segment_end - positions
+    counts = np.full(count, width, dtype=np.int64) + 2 * np.bincount(piece // width, minlength=count)
+    return views.Pieces(out_buffer, out_start, out_length), counts
 
 
 def _row_order(parts: list[Part], layout: Layout) -> tuple[pa.Array | None, np.ndarray]:
@@ -137,7 +287,7 @@ def _typed(column: pa.ChunkedArray | pa.Array, kind: pa.DataType, name: str) -> 
 
 def window_table(parts: list[Part], layout: Layout, schema: pa.Schema) -> pa.Table:
     """One window as a typed table in the file's schema, rows ordered as in the CSV."""
-    parts = [p for p in parts if p.table.num_rows]
+    parts = [p for p in parts if p.num_rows]
     if not parts:
         return schema.empty_table()
     tables = []

@@ -126,32 +126,53 @@ def dry_run_text(settings: Settings) -> str:
 
 def fetch_ahead(source: Source, planner: WindowPlanner, workers: int,
                 retries: int = 0) -> Iterator[tuple[Window, list[Part]]]:
-    """Windows in order, with up to `workers` more being fetched in the background.
+    """Windows in order: up to `workers` downloading, one more being parsed, one being written.
 
-    Parsing happens in the fetching threads (Arrow releases the GIL), so download,
-    parsing and writing overlap even with one worker.
+    Parsing (numpy and Arrow, which release the GIL) runs on its own thread, so download,
+    parsing and writing overlap even with one worker. Retries happen on the parsing thread, so
+    an answer that breaks while it downloads or while it is parsed (a cut, an error table)
+    is fetched again the same way.
     """
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fetch") as pool:
+    download, parse = _stages(source)
+
+    def parsed(window: Window, body: Future) -> list[Part]:
+        prefetched = [body]
+
+        def attempt() -> list[Part]:  # the first attempt uses the download already under way
+            return parse(window, prefetched.pop().result() if prefetched else download(window))
+
+        return with_retries(attempt, retries, f"window {window}")
+
+    workers = max(1, workers)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as downloads, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parsing:
         pending: deque[tuple[Window, Future]] = deque()
 
         def submit() -> None:
             window = planner.next()
             if window is not None:
-                pending.append((window, pool.submit(
-                    with_retries, lambda: source.fetch(window), retries, f"window {window}")))
+                body = downloads.submit(download, window)
+                pending.append((window, parsing.submit(parsed, window, body)))
 
-        for _ in range(max(1, workers)):  # one window ahead per worker: memory stays a few windows
+        for _ in range(workers + 1):  # a few windows in memory, whatever the row count
             submit()
         try:
             while pending:
                 window, future = pending.popleft()
                 parts = future.result()
-                planner.observe(window, sum(p.table.num_rows for p in parts))
+                planner.observe(window, sum(p.num_rows for p in parts))
                 submit()  # the next window downloads while this one is written
                 yield window, parts
         finally:
             for _, future in pending:
                 future.cancel()
+
+
+def _stages(source: Source) -> tuple[Callable[[Window], Any], Callable[[Window, Any], list[Part]]]:
+    """(download, parse) of a source; a source with only fetch does both in the first."""
+    if hasattr(source, "download") and hasattr(source, "parse"):
+        return source.download, source.parse
+    return source.fetch, lambda window, parts: parts
 
 
 def run(settings: Settings, source: Source | None = None) -> ExportSummary:

@@ -17,6 +17,7 @@ import pyarrow.csv as pacsv
 
 from ..errors import DataError, ServerUnavailable
 from .base import TIME_COLUMN, TIME_TYPE, Part
+from .raw_rows import RawRows, locate
 
 # Flux columns that never reach the output (dropped on the server when it can).
 META_COLUMNS = frozenset({"", "result", "table", "_start", "_stop", "_measurement", "_field", "_value"})
@@ -97,6 +98,11 @@ def parse_block(block: bytes) -> Part | None:
         return None
     rows = memoryview(block)[data_start:]  # a view: the window's bytes are not copied again
     quoted = block.find(b'"', data_start) >= 0
+    if not quoted:
+        raw = located(rows, header, [*tags, *fields], header.index("_time"), time_text=True,
+                      floats=[f for f, k in fields.items() if k == "float"])
+        if raw is not None:
+            return Part(tuple(tags), fields, quoted=False, raw=raw)
     column_types = {"_time": TIME_TYPE, **{t: pa.string() for t in tags}}
     for name in fields:
         column_types[name] = pa.string()  # the server's text: CSV writes it as it is
@@ -105,6 +111,15 @@ def parse_block(block: bytes) -> Part | None:
     if quoted:
         table = _undo_crlf_in_values(table, [*tags, *(f for f, k in fields.items() if k == "string")])
     return Part(tuple(tags), fields, table, quoted=quoted)
+
+
+def located(rows: memoryview | bytes, header: list[str], names: list[str], time_cell: int,
+            time_text: bool, floats: list[str]) -> RawRows | None:
+    """The fast path for an unquoted block (see raw_rows); None when a name is ambiguous."""
+    if len(set(header)) != len(header):
+        return None
+    cells = {name: header.index(name) for name in names}
+    return locate(rows, header, cells, time_cell, time_text, tuple(sorted(cells[f] for f in floats)))
 
 
 def _undo_crlf_in_values(table: pa.Table, names: list[str]) -> pa.Table:

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from functools import cached_property
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
 from ..timerange import Window
+
+if TYPE_CHECKING:
+    from .raw_rows import RawRows
 
 TIME_TYPE = pa.timestamp("ns", tz="UTC")
 # The time column's name inside a Part: no InfluxDB name can start with NUL, so no tag or
@@ -52,20 +56,41 @@ def resampled_fields(kinds: dict[str, str | None], selected: tuple[str, ...] | N
     return tuple(names), {n: after.get(agg, kinds[n]) for n in names}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Part:
     """Rows of one window that share columns: TIME_COLUMN (ns), tags (string), fields.
 
     Fields are kept as the server's text: CSV writes it as it is, Parquet casts it to
-    `fields`' kinds in bulk.
+    `fields`' kinds in bulk. A Part is either parsed (`parsed`, an Arrow table) or located
+    (`raw`: an unquoted block whose columns become Arrow arrays only when asked for).
     """
 
     tags: tuple[str, ...]
     fields: dict[str, str]
-    table: pa.Table
+    parsed: pa.Table | None = None
     # False when the server's text held no double quote at all: then no value holds a comma,
     # a quote or a line break either (the server would have quoted it), and none needs quoting.
     quoted: bool = True
+    raw: "RawRows | None" = None
+
+    @cached_property
+    def table(self) -> pa.Table:
+        if self.parsed is not None:
+            return self.parsed
+        assert self.raw is not None
+        return self.raw.table()
+
+    @property
+    def num_rows(self) -> int:
+        return self.parsed.num_rows if self.parsed is not None else self.raw.num_rows  # type: ignore[union-attr]
+
+    def column(self, name: str) -> pa.Array | pa.ChunkedArray | None:
+        """One column (None when this part lacks it), without parsing the others."""
+        if self.parsed is not None or "table" in self.__dict__:
+            table = self.table
+            return table.column(name) if name in table.column_names else None
+        assert self.raw is not None
+        return self.raw.column(name) if name == TIME_COLUMN or name in self.raw.cells else None
 
 
 @dataclass(frozen=True)
@@ -83,7 +108,10 @@ class Plan:
 
 
 class Source(Protocol):
-    """A server API: plan the export, then fetch one window at a time (thread-safe)."""
+    """A server API: plan the export, then fetch one window at a time (thread-safe).
+
+    fetch is download then parse; the export runs the two on different threads, so one
+    window downloads while the one before it is parsed."""
 
     api: str
 
@@ -92,5 +120,9 @@ class Source(Protocol):
     def plan(self) -> Plan: ...
 
     def fetch(self, window: Window) -> list[Part]: ...
+
+    def download(self, window: Window) -> bytes: ...
+
+    def parse(self, window: Window, body: bytes) -> list[Part]: ...
 
     def close(self) -> None: ...

@@ -78,14 +78,6 @@ class FluxSource:
             s = self.settings
             raise unreachable(s.url, exc, s.timeout_s, s.token) from None
 
-    def _tables(self, flux: str) -> list[Part]:
-        parts = []
-        for block in split_blocks(self._answer(flux)):
-            part = parse_block(block)
-            if part is not None:
-                parts.append(part)
-        return parts
-
     # -- the Source protocol --------------------------------------------------
 
     def describe(self, plan_only: bool = False) -> list[str]:
@@ -148,7 +140,22 @@ class FluxSource:
         return probe_tables(self._answer(flux))
 
     def fetch(self, window: Window) -> list[Part]:
-        return self._tables(query.flux_window(self._windows, window))
+        return self.parse(window, self.download(window))
+
+    def download(self, window: Window) -> bytes:
+        return self._answer(query.flux_window(self._windows, window))
+
+    def parse(self, window: Window, body: bytes) -> list[Part]:
+        return _parts(body)
+
+
+def _parts(body: bytes) -> list[Part]:
+    parts = []
+    for block in split_blocks(body):
+        part = parse_block(block)
+        if part is not None:
+            parts.append(part)
+    return parts
 
 
 def _from_status(status: int | None, message: str | None, headers, settings: Settings) -> ConnectorError:

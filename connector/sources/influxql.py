@@ -22,7 +22,7 @@ from .. import query
 from ..config import Settings
 from ..errors import ConnectorError, DataError, ParameterError, ServerRefused, ServerUnavailable, redact
 from ..timerange import Window
-from .annotated_csv import read_rows
+from .annotated_csv import located, read_rows
 from .base import TIME_COLUMN, Part, Plan, resampled_fields, unify_kinds
 from .http import read_body, unreachable
 
@@ -195,7 +195,12 @@ class InfluxQLSource:
                 + query.influxql_show("fields", self.selection))
 
     def fetch(self, window: Window) -> list[Part]:
-        body = self._request(self._window_query(window), csv_answer=True)
+        return self.parse(window, self.download(window))
+
+    def download(self, window: Window) -> bytes:
+        return self._request(self._window_query(window), csv_answer=True)
+
+    def parse(self, window: Window, body: bytes) -> list[Part]:
         end = _completion_mark(body)
         if end is None:
             raise ServerUnavailable(
@@ -224,6 +229,13 @@ class InfluxQLSource:
             elif name in self._kinds:
                 fields[name] = self._kinds[name]
                 types[f"c{position}"] = pa.string()
+        quoted = b'"' in body
+        grouped = self._windows is not None and bool(self._windows.every_ns)  # GROUP BY *: tags in a cell
+        if not quoted and not grouped:
+            raw = located(memoryview(body)[header_end + 1:], header, [*tags, *fields], 2, time_text=False,
+                          floats=[f for f, k in fields.items() if k == "float"])
+            if raw is not None:
+                return [Part(tuple(tags), fields, quoted=False, raw=raw)]
         try:
             table = read_rows(body[header_end + 1:], positional, types)
         except DataError:
@@ -233,10 +245,10 @@ class InfluxQLSource:
             raise
         names = {f"c{i}": name for i, name in enumerate(header)}
         renamed = table.rename_columns([TIME_COLUMN if c == "c2" else names[c] for c in table.column_names])
-        if self._windows is not None and self._windows.every_ns:  # GROUP BY *: tags in the tags cell
+        if grouped:
             series = read_rows(body[header_end + 1:], positional, {"c1": pa.string()}).column("c1")
             renamed, tags = _with_series_tags(renamed, series)
-        return [Part(tuple(tags), fields, renamed, quoted=b'"' in body)]
+        return [Part(tuple(tags), fields, renamed, quoted=quoted)]
 
 
 def _line_end(body: bytes) -> int:

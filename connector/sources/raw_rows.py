@@ -1,0 +1,178 @@
+"""An unquoted CSV block, located but not parsed: where each row and each cell is.
+
+When the server's text holds no double quote, no value holds a comma or a line break,
+so one vectorised scan for commas and line breaks finds every cell. The cells stay in
+the server's bytes: the CSV writer copies whole runs of them into the output, and a
+column becomes an Arrow array only when something asks for it (sorting by tags, the
+profile, Parquet). Anything irregular (a row with another count of cells, mixed line
+ends, a time that does not parse) returns None, and the caller parses the block with
+Arrow's CSV reader as before: this is a fast path, never a second opinion.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from .. import views
+from .base import TIME_COLUMN, TIME_TYPE
+
+_COMMA, _LF, _CR, _DOT, _E = 44, 10, 13, 46, 101
+
+
+@dataclass(eq=False)
+class RawRows:
+    """Row and cell positions in `data` (the server's bytes), and each row's time."""
+
+    data: np.ndarray        # uint8 view of the data rows
+    commas: np.ndarray      # (cells - 1, rows): every comma's position, one cell boundary a line
+    starts: np.ndarray      # (rows,): each row's first byte
+    ends: np.ndarray        # (rows,): the end of each row's cells (its CR or LF)
+    cells: dict[str, int]   # column name -> cell index, for the columns a Part has
+    time_ns: np.ndarray     # (rows,) int64
+    float_cells: tuple[int, ...] = ()  # looked at for whole numbers while the window downloads
+    _columns: dict[str, pa.Array] = field(default_factory=dict)
+    _whole: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.starts)
+
+    def bounds(self, cell: int) -> tuple[np.ndarray, np.ndarray]:
+        """(first byte, end) of one cell in every row."""
+        start = self.starts if cell == 0 else self.commas[cell - 1] + 1
+        end = self.ends if cell == len(self.commas) else self.commas[cell]
+        return start, end
+
+    def column(self, name: str) -> pa.Array:
+        """One column as Arrow: the time as TIME_TYPE, any other as the server's text."""
+        with self._lock:  # the writer and the profile may both ask
+            if name not in self._columns:
+                if name == TIME_COLUMN:
+                    ns = np.ascontiguousarray(self.time_ns, dtype=np.int64)
+                    self._columns[name] = pa.Array.from_buffers(TIME_TYPE, len(ns), [None, pa.py_buffer(ns)])
+                else:
+                    start, end = self.bounds(self.cells[name])
+                    self._columns[name] = views.strings(self.data, start, end - start)
+            return self._columns[name]
+
+    def table(self) -> pa.Table:
+        names = [TIME_COLUMN, *self.cells]
+        return pa.Table.from_arrays([self.column(name) for name in names], names=names)
+
+    def whole_float_ends(self, cells: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, cell, position) after every float cell written without '.' or 'e' ('12'): where
+        a '.0' goes so that a reader keeps the column a float. Sorted by row, then cell."""
+        key = tuple(sorted(cells))
+        with self._lock:
+            if key not in self._whole:
+                self._whole[key] = self._find_whole_floats(list(key))
+            return self._whole[key]
+
+    def _find_whole_floats(self, cells: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        nothing = np.zeros(0, np.int64)
+        if not cells:
+            return nothing, nothing, nothing
+        dots = np.flatnonzero(self.data == _DOT)
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        # A float has at most one '.', so a run of float cells needs no '.0' in a row whose
+        # '.' count equals its count of non-empty cells; only the other rows are looked at.
+        for run in _runs(cells):
+            first_start, _ = self.bounds(run[0])
+            _, last_end = self.bounds(run[-1])
+            dot_count = np.searchsorted(dots, last_end) - np.searchsorted(dots, first_start)
+            filled = np.zeros(self.num_rows, dtype=np.int64)
+            for cell in run:
+                start, end = self.bounds(cell)
+                filled += end > start
+            suspect = np.flatnonzero(dot_count != filled)
+            if len(suspect) == 0:
+                continue
+            for cell in run:
+                start, end = self.bounds(cell)
+                start, end = start[suspect], end[suspect]
+                whole = (end > start) & (np.searchsorted(dots, end) == np.searchsorted(dots, start))
+                rows = suspect[whole]
+                found.append((rows, np.full(len(rows), cell, dtype=np.int64), start[whole], end[whole]))
+        if not found:
+            return nothing, nothing, nothing
+        rows, found_cells, starts, ends = (np.concatenate(column) for column in zip(*found))
+        if len(rows) and (self.data == _E).any():  # '1e+20' holds no '.' and is no whole number either
+            es = np.flatnonzero(self.data == _E)
+            keep = np.searchsorted(es, ends) == np.searchsorted(es, starts)
+            rows, found_cells, ends = rows[keep], found_cells[keep], ends[keep]
+        order = np.lexsort((found_cells, rows))
+        return rows[order], found_cells[order], ends[order]
+
+
+def _runs(cells: list[int]) -> list[list[int]]:
+    """[1, 2, 3, 5, 6] -> [[1, 2, 3], [5, 6]]."""
+    runs: list[list[int]] = []
+    for cell in cells:
+        if runs and runs[-1][-1] == cell - 1:
+            runs[-1].append(cell)
+        else:
+            runs.append([cell])
+    return runs
+
+
+def locate(rows: bytes | memoryview, header: list[str], cells: dict[str, int], time_cell: int,
+           time_text: bool, float_cells: tuple[int, ...] = ()) -> RawRows | None:
+    """Find the rows and cells of an unquoted block's data rows; None when they are irregular.
+
+    `time_text`: the time cell is RFC 3339 (2.x) rather than integer nanoseconds (1.x)."""
+    data = np.frombuffer(rows, dtype=np.uint8)
+    end = len(data)
+    while end and data[end - 1] in (_LF, _CR):
+        end -= 1
+    if end == 0 or len(header) < 2:
+        return None
+    content = data[:end]
+    breaks = np.flatnonzero(content == _LF)
+    crlf = bool(len(breaks)) and content[breaks[0] - 1] == _CR
+    if len(breaks) and crlf and not bool(np.all(content[breaks - 1] == _CR)):
+        return None
+    starts = np.empty(len(breaks) + 1, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = breaks + 1
+    ends = np.empty(len(breaks) + 1, dtype=np.int64)
+    ends[:-1] = breaks - (1 if crlf else 0)
+    ends[-1] = end
+    commas = np.flatnonzero(content == _COMMA)
+    per_row = len(header) - 1
+    if len(commas) != len(starts) * per_row:
+        return None
+    commas = commas.reshape(len(starts), per_row)
+    # With the total right, a row holds exactly its share when its first and last commas
+    # lie inside it (rows do not overlap).
+    if not (bool(np.all(commas[:, 0] >= starts)) and bool(np.all(commas[:, -1] < ends))):
+        return None
+    if (not crlf) and bool((content[ends[:-1] - 1] == _CR).any() if len(ends) > 1 else False):
+        return None
+    raw = RawRows(content, np.ascontiguousarray(commas.T), starts, ends, cells, np.zeros(0, np.int64), float_cells)
+    time_ns = _times(raw, time_cell, time_text)
+    if time_ns is None:
+        return None
+    raw.time_ns = time_ns
+    raw.whole_float_ends(list(float_cells))  # here, on the fetching thread
+    return raw
+
+
+def _times(raw: RawRows, cell: int, text: bool) -> np.ndarray | None:
+    start, end = raw.bounds(cell)
+    if bool(np.any(end <= start)):
+        return None
+    cells = views.strings(raw.data, start, end - start)
+    try:
+        if text:
+            parsed = cells.cast(TIME_TYPE).cast(pa.int64())
+        else:
+            parsed = cells.cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if parsed.null_count:
+        return None
+    return np.frombuffer(parsed.buffers()[1], dtype=np.int64, count=len(parsed), offset=parsed.offset * 8)
