@@ -309,7 +309,7 @@ class _Profiling:
 
     def add(self, parts: list[Part]) -> None:
         if self._pool is not None:
-            while len(self._pending) > 2:  # bounded: never more than a few windows behind
+            while len(self._pending) > 1:  # bounded: at most two windows behind
                 self._pending.popleft().result()
             self._pending.append(self._pool.submit(self.profiler.add, parts))
 

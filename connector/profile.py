@@ -171,7 +171,7 @@ class Profiler:
 
     def add(self, parts: list[Part]) -> None:
         """One window's parts (windows in time order, never overlapping)."""
-        parts = [p for p in parts if p.table.num_rows]
+        parts = [p for p in parts if p.num_rows]
         if not parts:
             return
         window = self._regroup(parts)
@@ -196,14 +196,14 @@ class Profiler:
 
     def _part_series(self, part: Part) -> tuple[np.ndarray | None, list[int]]:
         """(code per row or None when the part is one series, global id per code)."""
-        table, n = part.table, part.table.num_rows
+        n = part.num_rows
         constant: dict[str, str | None] = {}
         varying: list[tuple[str, list[str | None], np.ndarray]] = []
         for tag in self.tags:
-            if tag not in table.column_names or table.column(tag).null_count == n:
+            column = part.column(tag)
+            if column is None or column.null_count == n:
                 constant[tag] = None
                 continue
-            column = table.column(tag)
             if not pa.types.is_string(column.type):
                 column = column.cast(pa.string())
             head = column[0].as_py()
@@ -247,7 +247,7 @@ class Profiler:
         pieces: list[tuple[int, int, np.ndarray | None]] = []   # (series id, part, rows)
         times = []
         for index, part in enumerate(parts):
-            column = part.table.column(TIME_COLUMN)
+            column = part.column(TIME_COLUMN)
             if not pa.types.is_integer(column.type):
                 column = column.cast(pa.int64())
             times.append(column.to_numpy().astype(np.int64, copy=False))
@@ -262,7 +262,7 @@ class Profiler:
                 pieces += [(ids[int(code[rows[0]])], index, rows) for rows in np.split(order, edges)]
         pieces.sort(key=lambda piece: piece[0])   # stable: a series' parts keep their order
         sids = np.array([p[0] for p in pieces], np.int64)
-        lengths = np.array([parts[p[1]].table.num_rows if p[2] is None else len(p[2]) for p in pieces], np.int64)
+        lengths = np.array([parts[p[1]].num_rows if p[2] is None else len(p[2]) for p in pieces], np.int64)
         new = np.r_[True, sids[1:] != sids[:-1]]
         seg_starts = np.flatnonzero(new)
         seg_lengths = np.add.reduceat(lengths, seg_starts)
@@ -359,7 +359,7 @@ class Profiler:
     def _kind(self, part: Part, name: str) -> str | None:
         """The field's kind: as the part says, else as the plan said, else from a typed column."""
         kind = part.fields.get(name) or self.columns[name].kind
-        column = _column_of(part, name)
+        column = _column_of(part, name) if kind is None else None
         if kind is None and column is not None:
             kind = next((k for k, t in ARROW_TYPES.items() if t == column.type), None) if not \
                 pa.types.is_string(column.type) else "string"
@@ -669,9 +669,8 @@ def _grown(array: np.ndarray, size: int, fill: float) -> np.ndarray:
     return np.r_[array, np.full(max(size, 2 * len(array), 16) - len(array), fill, array.dtype)]
 
 
-def _column_of(part: Part, name: str) -> pa.ChunkedArray | None:
-    index = part.table.schema.get_field_index(name)
-    return part.table.column(index) if index >= 0 else None
+def _column_of(part: Part, name: str) -> pa.ChunkedArray | pa.Array | None:
+    return part.column(name)
 
 
 def _blank_to_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -683,11 +682,11 @@ def _blank_to_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def _numbers(part: Part, name: str, kind: str | None) -> tuple[np.ndarray, bool]:
     """A numeric field as float64 (NaN = empty cell), cast in bulk from the server's text;
     and whether any cell is empty."""
-    column = _column_of(part, name)
+    target = {"int": pa.int64(), "uint": pa.uint64()}.get(kind or "", pa.float64())
+    column = part.raw.typed(name, target) if part.located(name) else _column_of(part, name)  # type: ignore[union-attr]
     if column is None:
-        return np.full(part.table.num_rows, np.nan), True
+        return np.full(part.num_rows, np.nan), True
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        target = {"int": pa.int64(), "uint": pa.uint64()}.get(kind or "", pa.float64())
         try:
             column = pc.cast(_blank_to_null(column), target)
         except pa.ArrowInvalid as exc:
@@ -713,9 +712,11 @@ def _text(part: Part, name: str) -> pa.Array | None:
 
 
 def _empty(part: Part, name: str) -> np.ndarray:
+    if part.located(name):
+        return part.raw.empty(name)  # type: ignore[union-attr]
     column = _column_of(part, name)
     if column is None:
-        return np.ones(part.table.num_rows, bool)
+        return np.ones(part.num_rows, bool)
     if pa.types.is_string(column.type):
         return pc.fill_null(pc.equal(pc.binary_length(column), 0), True).to_numpy(zero_copy_only=False)
     return pc.is_null(column).to_numpy(zero_copy_only=False)
@@ -725,7 +726,7 @@ def _positive(part: Part, name: str) -> np.ndarray:
     """A bool or string label's "anomaly" rows: true, or a string not in _NEGATIVE_LABELS."""
     text = _text(part, name)
     if text is None:
-        return np.zeros(part.table.num_rows, bool)
+        return np.zeros(part.num_rows, bool)
     negative = pc.is_in(pc.utf8_lower(text), value_set=pa.array(_NEGATIVE_LABELS))
     return pc.fill_null(pc.invert(negative), False).to_numpy(zero_copy_only=False)
 
@@ -757,7 +758,7 @@ def _text_codes(w: _Window, texts: list[pa.Array | None]) -> tuple[np.ndarray, l
     per_part = []
     for part, text in zip(w.parts, texts):
         if text is None:
-            per_part.append(np.full(part.table.num_rows, -1, np.int64))
+            per_part.append(np.full(part.num_rows, -1, np.int64))
             continue
         encoded = pc.dictionary_encode(text)
         words = encoded.dictionary.to_pylist()

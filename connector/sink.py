@@ -96,7 +96,7 @@ class AtomicCsv(AtomicFile):
     next window is rendered while this one goes to disk (file writes and zlib release the GIL).
     """
 
-    QUEUE_BUFFERS = 8
+    QUEUE_BUFFERS = 2
 
     def __init__(self, path: Path, compress: bool = False, base: Path | None = None,
                  header: bytes = b"") -> None:

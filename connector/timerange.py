@@ -143,7 +143,7 @@ def split(start: int, stop: int, step: int) -> Iterator[Window]:
         edge = following
 
 
-TARGET_ROWS_PER_WINDOW = 100_000
+TARGET_ROWS_PER_WINDOW = 50_000
 FIRST_STEP_NS = 60 * NS_PER_S
 MAX_GROWTH = 8
 

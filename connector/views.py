@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 _INLINE = 12  # a piece this short is stored inside its view, not referenced
+# _KEEP[n]: a mask keeping the first n of 12 bytes (what an inline view of length n holds).
+_KEEP = np.where(np.arange(_INLINE)[None, :] < np.arange(_INLINE + 1)[:, None], 255, 0).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,17 @@ def gather(buffers: list[np.ndarray], pieces: Pieces) -> pa.Buffer:
 
 def strings(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
     """One string per piece of `data`; an empty piece is null (an empty CSV cell)."""
+    return typed(data, starts, lengths, pa.string())
+
+
+def typed(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, kind: pa.DataType) -> pa.Array:
+    """Pieces of `data` cast to `kind` (numbers parsed from their text); empty is null."""
     count = len(starts)
     pieces = Pieces(np.zeros(count, dtype=np.int32), starts.astype(np.int64, copy=False),
                     lengths.astype(np.int64, copy=False))
     present = lengths > 0
     validity = None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little"))
-    return view_array([data], pieces, validity).cast(pa.string())
+    return view_array([data], pieces, validity).cast(kind)
 
 
 def view_array(buffers: list[np.ndarray], pieces: Pieces, validity: pa.Buffer | None = None) -> pa.Array:
@@ -57,50 +64,58 @@ def view_array(buffers: list[np.ndarray], pieces: Pieces, validity: pa.Buffer | 
     count = len(pieces.length)
     if count and (int(pieces.length.max()) >= 2**31 or any(len(b) >= 2**31 for b in buffers)):
         raise ValueError("a piece or a buffer over 2 GiB cannot be viewed")
-    words = np.zeros((count, 4), dtype=np.int32)  # per view: length, then 12 bytes
+    # Each view: length, then the piece's first 12 bytes; a piece longer than 12 keeps only
+    # 4 of them (the prefix Arrow compares with) and says buffer and offset in the other 8.
+    words = np.empty((count, 4), dtype=np.int32)
     words[:, 0] = pieces.length
-    for index, data in enumerate(buffers):
-        if len(data) < 4096:  # a small buffer (a constant): pad it, so no read passes its end
-            data = np.concatenate([data, np.zeros(16, dtype=np.uint8)])
-        rows = np.flatnonzero(pieces.buffer == index)
-        if len(rows) == 0:
-            continue
-        starts, lengths = pieces.start[rows], pieces.length[rows]
-        short = lengths <= _INLINE
-        long_rows, long_starts = rows[~short], starts[~short]
-        # A long piece: its first 4 bytes (the prefix Arrow compares with), buffer, offset.
-        words[long_rows, 1] = _word_at(data, long_starts)
-        words[long_rows, 2] = index
-        words[long_rows, 3] = long_starts
-        # A short piece: its bytes inside the view, zero-padded.
-        short_rows, short_starts, short_lengths = rows[short], starts[short], lengths[short]
-        for word in range(3):
-            valid = np.clip(short_lengths - 4 * word, 0, 4)
-            mask = ((np.uint64(1) << (valid * 8).astype(np.uint64)) - np.uint64(1)).astype(np.uint32)
-            values = _word_at(data, short_starts + 4 * word).view(np.uint32) & mask
-            words[short_rows, 1 + word] = values.view(np.int32)
+    if len(buffers) == 1:
+        _fill_views(words, buffers[0], 0, pieces.start, pieces.length)
+    else:
+        for index, data in enumerate(buffers):
+            rows = np.flatnonzero(pieces.buffer == index)
+            if len(rows) == count:
+                _fill_views(words, data, index, pieces.start, pieces.length)
+            elif len(rows):
+                part = np.empty((len(rows), 4), dtype=np.int32)
+                _fill_views(part, data, index, pieces.start[rows], pieces.length[rows])
+                words[rows, 1:] = part[:, 1:]
     return pa.Array.from_buffers(pa.string_view(), count, [validity, pa.py_buffer(words),
                                                            *[pa.py_buffer(b) for b in buffers]])
 
 
-def _word_at(data: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """The 4 bytes at each start as one int32 (bytes past the buffer's end read as zero)."""
-    if len(starts) == 0:
-        return np.zeros(0, dtype=np.int32)
-    if len(data) >= 4:
-        # Every byte offset of the buffer seen as an (unaligned) little-endian int32.
-        at = np.ndarray((len(data) - 3,), dtype="<i4", buffer=data, strides=(1,))
-        inside = starts <= len(data) - 4
-        if inside.all():
-            return at[starts]
-    else:
-        inside = np.zeros(len(starts), dtype=bool)
-    out = np.zeros(len(starts), dtype=np.int32)
-    if inside.any():
-        out[inside] = at[starts[inside]]
+def _fill_views(words: np.ndarray, data: np.ndarray, index: int, starts: np.ndarray,
+                lengths: np.ndarray) -> None:
+    """Columns 1..3 of the views of pieces of one buffer."""
+    short = lengths <= _INLINE
+    if short.all():
+        head = _bytes_at(data, starts, _INLINE)
+        head &= _KEEP[lengths]
+        words[:, 1:] = head.view(np.int32)
+        return
+    words[:, 1] = _bytes_at(data, starts, 4).view(np.int32)[:, 0]
+    words[:, 2] = index
+    words[:, 3] = starts
+    if short.any():
+        rows = np.flatnonzero(short)
+        head = _bytes_at(data, starts[rows], _INLINE)
+        head &= _KEEP[lengths[rows]]
+        words[rows, 1:] = head.view(np.int32)
+
+
+def _bytes_at(data: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """(len(starts), width) bytes: the `width` bytes at each start (zero past the buffer's end)."""
+    if len(data) < width:
+        data = np.concatenate([data, np.zeros(width, dtype=np.uint8)])
+    # Every byte offset of the buffer seen as the start of a `width`-byte row: one gather.
+    rows = np.lib.stride_tricks.as_strided(data, shape=(len(data) - width + 1, width), strides=(1, 1))
+    inside = starts <= len(data) - width
+    if inside.all():
+        return rows[starts]
+    out = np.zeros((len(starts), width), dtype=np.uint8)
+    out[inside] = rows[starts[inside]]
     for position in np.flatnonzero(~inside):  # the last few bytes of a buffer
-        tail = bytes(data[int(starts[position]):int(starts[position]) + 4]).ljust(4, b"\0")
-        out[position] = int.from_bytes(tail, "little", signed=True)
+        tail = data[int(starts[position]):]
+        out[position, :len(tail)] = tail
     return out
 
 

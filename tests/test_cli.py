@@ -381,3 +381,19 @@ def test_secret_with_a_trailing_newline_never_leaks(influx1: Influx1Server, tmp_
     if result.returncode != 0:
         assert result.stderr.splitlines()[-1].startswith("error: ")
         assert "unexpected failure" not in result.stderr
+
+
+def test_a_csv_export_never_imports_pandas(influx1: Influx1Server, tmp_path: Path) -> None:
+    """pandas costs ~0.25 s and ~40 MB of every run; a CSV export does not need it (pyarrow
+    would import it only to ask whether values are pandas objects)."""
+    db = data_db(influx1)
+    out = tmp_path / "out"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("INFLUXDB_")}
+    result = subprocess.run([sys.executable, "-X", "importtime", "influxdb_connector.py",
+                             *argv(valid(influx1.url, db, out))], cwd=REPO, env=environ,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (out / "influxdb.csv").read_text() == EXPECTED_CSV
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "pyarrow" in imported and "numpy" in imported
+    assert not {name for name in imported if name == "pandas" or name.startswith("pandas.")}

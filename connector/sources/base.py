@@ -84,13 +84,19 @@ class Part:
     def num_rows(self) -> int:
         return self.parsed.num_rows if self.parsed is not None else self.raw.num_rows  # type: ignore[union-attr]
 
-    def column(self, name: str) -> pa.Array | pa.ChunkedArray | None:
+    def located(self, name: str) -> bool:
+        """Whether `name` is read straight from the server's bytes (see raw_rows)."""
+        return self.parsed is None and self.raw is not None and name in self.raw.cells
+
+    def column(self, name: str) -> pa.ChunkedArray | None:
         """One column (None when this part lacks it), without parsing the others."""
         if self.parsed is not None or "table" in self.__dict__:
             table = self.table
             return table.column(name) if name in table.column_names else None
         assert self.raw is not None
-        return self.raw.column(name) if name == TIME_COLUMN or name in self.raw.cells else None
+        if name == TIME_COLUMN or name in self.raw.cells:
+            return pa.chunked_array([self.raw.column(name)])
+        return None
 
 
 @dataclass(frozen=True)
