@@ -396,4 +396,6 @@ def test_a_csv_export_never_imports_pandas(influx1: Influx1Server, tmp_path: Pat
     assert (out / "influxdb.csv").read_text() == EXPECTED_CSV
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert "pyarrow" in imported and "numpy" in imported
-    assert not {name for name in imported if name == "pandas" or name.startswith("pandas.")}
+    # pyarrow's first check tries `import pandas` and is refused (one line, no submodule);
+    # pandas really imported is hundreds of pandas.* modules.
+    assert not {name for name in imported if name.startswith("pandas.")}
