@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import pyarrow as pa
 
@@ -54,6 +54,16 @@ def resampled_fields(kinds: dict[str, str | None], selected: tuple[str, ...] | N
         names = [n for n in names if n not in refused]
     after = {"mean": "float", "median": "float", "count": "int"}
     return tuple(names), {n: after.get(agg, kinds[n]) for n in names}
+
+
+def concurrently(*calls: Callable[[], Any]) -> list[Any]:
+    """Independent planning questions at once: one round trip instead of several (a remote
+    server's latency is what they cost). The first failure, in call order, is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="plan") as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
 
 
 @dataclass(frozen=True, eq=False)

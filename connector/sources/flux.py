@@ -16,7 +16,7 @@ from ..config import Settings
 from ..errors import ConnectorError, DataError, ServerRefused, ServerUnavailable, redact
 from ..timerange import Window
 from .annotated_csv import block_field_kinds, parse_block, probe_tables, split_blocks
-from .base import Part, Plan, resampled_fields, unify_kinds
+from .base import Part, Plan, concurrently, resampled_fields, unify_kinds
 from .http import read_body, tls_refused, unreachable
 
 log = logging.getLogger("connector")
@@ -103,19 +103,24 @@ class FluxSource:
 
     def plan(self) -> Plan:
         s, sel = self.settings, self.selection
-        tags = sorted(set(self._keys("tags")) - query.FLUX_META_TAGS)
-        fields = sorted(set(self._keys("fields")))
+        # One question alone (a wrong token or bucket fails once), then the rest at once.
+        tag_keys = self._keys("tags")
+        typed = s.output_format == "parquet" or bool(s.every_ns)  # a Parquet schema, an aggregate
+        field_keys, first, last, found_kinds = concurrently(
+            lambda: self._keys("fields"),
+            lambda: self._single_time(query.flux_first_time(sel, s.start_ns, s.stop_ns)),
+            lambda: self._single_time(query.flux_last_time(sel, s.start_ns, s.stop_ns)),
+            lambda: self._field_kinds() if typed else {})
+        tags = sorted(set(tag_keys) - query.FLUX_META_TAGS)
+        fields = sorted(set(field_keys))
         kinds: dict[str, str | None] = {f: None for f in fields}
-        if s.output_format == "parquet" or s.every_ns:  # a Parquet schema, an aggregate: types first
-            kinds.update(self._field_kinds())
+        kinds.update(found_kinds)
         self._windows = self.selection
         if s.every_ns:
             chosen, kinds = resampled_fields(kinds, sel.fields, s.agg)
             self._windows = replace(sel, fields=chosen, every_ns=s.every_ns, agg=s.agg, fill=s.fill)
-        first = self._single_time(query.flux_first_time(sel, s.start_ns, s.stop_ns))
         if first is None:
             return Plan(tuple(tags), kinds, 0, -1)
-        last = self._single_time(query.flux_last_time(sel, s.start_ns, s.stop_ns))
         return Plan(tuple(tags), kinds, first, first if last is None else last)
 
     def _field_kinds(self) -> dict[str, str]:

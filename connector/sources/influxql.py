@@ -23,7 +23,7 @@ from ..config import Settings
 from ..errors import ConnectorError, DataError, ParameterError, ServerRefused, ServerUnavailable, redact
 from ..timerange import Window
 from .annotated_csv import located, read_rows
-from .base import TIME_COLUMN, Part, Plan, resampled_fields, unify_kinds
+from .base import TIME_COLUMN, Part, Plan, concurrently, resampled_fields, unify_kinds
 from .http import read_body, unreachable
 
 log = logging.getLogger("connector")
@@ -160,10 +160,14 @@ class InfluxQLSource:
 
     def plan(self) -> Plan:
         s, sel = self.settings, self.selection
-        tags = sorted({row[0] for serie in self._series(query.influxql_show("tags", sel))
-                       for row in serie.get("values", [])})
+        # One question alone (a wrong password or database fails once), then the rest at once.
+        tag_series = self._series(query.influxql_show("tags", sel))
+        field_series, first, last = concurrently(
+            lambda: self._series(query.influxql_show("fields", sel)),
+            lambda: self._edge(sel, last=False), lambda: self._edge(sel, last=True))
+        tags = sorted({row[0] for serie in tag_series for row in serie.get("values", [])})
         kinds: dict[str, list[str]] = {}
-        for serie in self._series(query.influxql_show("fields", sel)):
+        for serie in field_series:
             for name, kind in serie.get("values", []):
                 kinds.setdefault(name, []).append(_KIND_OF.get(kind, "string"))
         self._kinds = {name: unify_kinds(k) for name, k in kinds.items()}
@@ -174,10 +178,8 @@ class InfluxQLSource:
             chosen, fields = resampled_fields(fields, sel.fields, s.agg)
             self._kinds = dict(fields)
             self._windows = replace(sel, fields=chosen, every_ns=s.every_ns, agg=s.agg, fill=s.fill)
-        first = self._edge(sel, last=False)
         if first is None:
             return Plan(self._tags, fields, 0, -1)
-        last = self._edge(sel, last=True)
         return Plan(self._tags, fields, first, first if last is None else last)
 
     def _edge(self, sel: query.Selection, last: bool) -> int | None:
