@@ -140,10 +140,12 @@ def _influxql_where(sel: Selection, start: int, stop: int) -> str:
 
 
 def _influxql_columns(sel: Selection, tags: tuple[str, ...]) -> str:
+    """The tags, then the fields, each sorted: the output's own column order, so the answer's
+    cells after the time can be copied as one run (`SELECT *` sorts tags and fields together)."""
     if not sel.fields:
         return "*"
-    columns = [f"{influxql_identifier(f)}::field" for f in sel.fields]
-    columns += [f"{influxql_identifier(t)}::tag" for t in tags]
+    columns = [f"{influxql_identifier(t)}::tag" for t in sorted(tags)]
+    columns += [f"{influxql_identifier(f)}::field" for f in sorted(sel.fields)]
     return ", ".join(columns)
 
 

@@ -54,7 +54,7 @@ def test_influxql_window_query_is_exactly_this():
 def test_influxql_with_fields_selects_the_tags_too():
     sel = Selection("db", "m", fields=("temp",), tag_filter=(("unit", "u'1"),))
     assert query.influxql_window(sel, WINDOW, tags=("unit",)) == (
-        'SELECT "temp"::field, "unit"::tag FROM "m" WHERE time >= 1704067200000000000 '
+        'SELECT "unit"::tag, "temp"::field FROM "m" WHERE time >= 1704067200000000000 '
         "AND time < 1704067200000000001 AND \"unit\" = 'u\\'1'")
 
 

@@ -173,7 +173,8 @@ class InfluxQLSource:
         self._kinds = {name: unify_kinds(k) for name, k in kinds.items()}
         self._tags = tuple(tags)
         fields = dict(sorted(self._kinds.items()))
-        self._windows = sel
+        # Every field named, not `SELECT *`: the answer's columns come in the output's order.
+        self._windows = replace(sel, fields=sel.fields or tuple(fields)) if fields else sel
         if s.every_ns:
             chosen, fields = resampled_fields(fields, sel.fields, s.agg)
             self._kinds = dict(fields)
