@@ -194,7 +194,12 @@ def _raw_pieces(part: Part, layout: Layout, recipe: list[_Step], buffers: list[n
             column_of_cell.update({cell: len(columns) for cell in range(first, last + 1)})
             columns.append((data_index, start, end - start))
         leading_comma = True
-    columns.append((0, constants.newline, 1))
+    last = recipe[-1] if recipe else None
+    if raw.newline_after and last is not None and last[0] == "copy" and last[2] == len(raw.commas):
+        b, s, n = columns[-1]  # the row's own LF follows its last cell: copy it with the run
+        columns[-1] = (b, s, n + 1)
+    else:
+        columns.append((0, constants.newline, 1))
     width = len(columns)
     buffer = np.empty((count, width), dtype=np.int32)
     start = np.empty((count, width), dtype=np.int64)

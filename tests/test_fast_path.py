@@ -181,3 +181,14 @@ def test_pieces_follow_rows_in_the_order_given():
 def test_strings_are_null_where_a_cell_is_empty():
     data = np.frombuffer(b"ab,,cdefghijklmnopq", dtype=np.uint8)
     assert strings(data, np.array([0, 3, 4]), np.array([2, 0, 15])).to_pylist() == ["ab", None, "cdefghijklmnopq"]
+
+
+def test_a_row_s_own_line_break_is_copied_after_a_whole_float_gets_its_dot_zero():
+    block = (b"#datatype,string,long,dateTime:RFC3339,string,double\n#group,false,false,false,true,false\n"
+             b"#default,_result,,,,\n,result,table,_time,unit,temp\n"
+             b",,0,2024-01-01T00:00:00Z,u,12\n,,0,2024-01-01T00:00:01Z,u,1.5\n")
+    part = parse_block(block)
+    assert part.raw is not None and part.raw.newline_after
+    layout = Layout(("unit",), ("temp",), ("unit",))
+    assert window_csv([part], layout).data[0].to_pybytes() == (
+        b"2024-01-01T00:00:00.000000000Z,u,12.0\n2024-01-01T00:00:01.000000000Z,u,1.5\n")

@@ -26,13 +26,14 @@ _COMMA, _LF, _CR, _DOT, _E = 44, 10, 13, 46, 101
 class RawRows:
     """Row and cell positions in `data` (the server's bytes), and each row's time."""
 
-    data: np.ndarray        # uint8 view of the data rows
+    data: np.ndarray        # uint8 view of the data rows (and the line breaks after them)
     commas: np.ndarray      # (cells - 1, rows): every comma's position, one cell boundary a line
     starts: np.ndarray      # (rows,): each row's first byte
     ends: np.ndarray        # (rows,): the end of each row's cells (its CR or LF)
     cells: dict[str, int]   # column name -> cell index, for the columns a Part has
     time_ns: np.ndarray     # (rows,) int64
     float_cells: tuple[int, ...] = ()  # looked at for whole numbers while the window downloads
+    newline_after: bool = False  # every row ends with one LF in `data`: it can be copied too
     _columns: dict[str, pa.Array] = field(default_factory=dict)
     _whole: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -163,7 +164,8 @@ def locate(rows: bytes | memoryview, header: list[str], cells: dict[str, int], t
         return None
     if (not crlf) and bool((content[ends[:-1] - 1] == _CR).any() if len(ends) > 1 else False):
         return None
-    raw = RawRows(content, np.ascontiguousarray(commas.T), starts, ends, cells, np.zeros(0, np.int64), float_cells)
+    raw = RawRows(data, np.ascontiguousarray(commas.T), starts, ends, cells, np.zeros(0, np.int64), float_cells,
+                  newline_after=not crlf and end < len(data) and data[end] == _LF)
     time_ns = _times(raw, time_cell, time_text)
     if time_ns is None:
         return None
