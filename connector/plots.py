@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 
 from .errors import OutputError
-from .profile import PlotData, Profiler, duration_text
+from .plot_data import PlotData
+from .profile import Profiler
+from .profile_report import duration_text
 
 SIZE_IN = (12.0, 4.5)
 DPI = 100

@@ -40,19 +40,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import DataError, ParameterError
+from . import profile_cells as cells
+from . import profile_report as report
+from .errors import ParameterError
+from .plot_data import PlotData, PlotSeries
+from .profile_cells import VALUE_CAP
+from .profile_report import GAPS_SHOWN, SUB_BITS
 from .sources.base import ARROW_TYPES, TIME_COLUMN, Part
-from .timerange import format_rfc3339
 
 GAP_KEEP = 16             # largest intervals kept per series (positions of the longest gaps)
-GAPS_SHOWN = 5            # gaps listed per series and overall in the result
-VALUE_CAP = 200           # distinct values kept per column before it is reported as "many"
 MAX_PLOT_SERIES = 12      # series with plot buffers (a legend longer than this is unreadable)
-SUB_BITS = 6              # mantissa bits per histogram bin: 2**6 = 64 bins per octave
-_BIN_BASE = (1023 << SUB_BITS) - 1   # bin of 1 ns is 1; 0 holds "no interval"
 _NUMERIC = ("float", "int", "uint")
-_NEGATIVE_LABELS = ["", "0", "false", "no", "normal", "ok", "none"]  # a string label's "not an anomaly"
-
 
 @dataclass
 class _Window:
@@ -151,7 +149,7 @@ class Profiler:
         self.label_field = label_field
         self.gap_factor = float(gap_factor)
         self.first_ns, self.last_ns = int(first_ns), int(max(last_ns, first_ns))
-        self.bucket_ns, self.origin_ns, self.buckets = _bucketing(self.first_ns, self.last_ns,
+        self.bucket_ns, self.origin_ns, self.buckets = report.bucketing(self.first_ns, self.last_ns,
                                                                   max(1, int(plot_buckets)))
         self.columns = {name: _Column(name, kind, name != label_field, self.buckets)
                         for name, kind in sorted(fields.items())}
@@ -290,7 +288,7 @@ class Profiler:
         d[1:] = t[1:] - t[:-1]
         d[starts] = np.where(seen, t[starts] - previous, -1)   # the interval across the window edge
         self.duplicates[sids] += np.add.reduceat(d == 0, starts, dtype=np.int64)
-        bins = _bins(d)
+        bins = report.bins(d)
         positive = bins > 0
         if positive.any():
             low, high = int(bins[positive].min()), int(bins.max())
@@ -359,7 +357,7 @@ class Profiler:
     def _kind(self, part: Part, name: str) -> str | None:
         """The field's kind: as the part says, else as the plan said, else from a typed column."""
         kind = part.fields.get(name) or self.columns[name].kind
-        column = _column_of(part, name) if kind is None else None
+        column = cells.column_of(part, name) if kind is None else None
         if kind is None and column is not None:
             kind = next((k for k, t in ARROW_TYPES.items() if t == column.type), None) if not \
                 pa.types.is_string(column.type) else "string"
@@ -372,16 +370,16 @@ class Profiler:
         numeric = column.numeric
         values = None
         if numeric:
-            numbers = [_numbers(p, column.name, k or column.kind) for p, k in zip(w.parts, kinds)]
+            numbers = [cells.numbers(p, column.name, k or column.kind) for p, k in zip(w.parts, kinds)]
             values = w.gather([v for v, _gaps in numbers])
             empty = np.isnan(values) if any(gaps for _v, gaps in numbers) else None
         else:
-            empty = w.gather([_empty(p, column.name) for p in w.parts])
+            empty = w.gather([cells.empty(p, column.name) for p in w.parts])
         filled = w.lengths if empty is None else w.lengths - np.add.reduceat(empty, w.starts, dtype=np.int64)
         column.count[sids] += filled
         if column.name == self.label_field:
             positive = (values != 0 if empty is None else (values != 0) & ~empty) if numeric else \
-                w.gather([_positive(p, column.name) for p in w.parts])
+                w.gather([cells.positive(p, column.name) for p in w.parts])
             self.positive[sids] += np.add.reduceat(positive, w.starts, dtype=np.int64)
             if self.plot_positive is not None:
                 self.plot_positive[b.at] += np.add.reduceat(positive, b.starts, dtype=np.int64)[b.plotted]
@@ -408,10 +406,10 @@ class Profiler:
         if column.values is None:
             return
         if numeric:
-            coded = _number_codes(values, empty, float(np.nanmin(low)), float(np.nanmax(high)),
+            coded = cells.number_codes(values, empty, float(np.nanmin(low)), float(np.nanmax(high)),
                                   column.kind in ("int", "uint"))
         else:
-            coded = _text_codes(w, [_text(p, column.name) for p in w.parts])
+            coded = _text_codes(w, [cells.text(p, column.name) for p in w.parts])
         if coded is None:
             column.many()
             return
@@ -441,12 +439,12 @@ class Profiler:
 
     def _sampling(self, sid: int) -> dict[str, Any]:
         hist = self.hist[sid]
-        median = _median(hist)
+        median = report.median(hist)
         kept_d, kept_end = self.kept[sid]
         out: dict[str, Any] = {"intervals": int(sum(e[0] for e in hist.values())) + int(self.duplicates[sid]),
                                "duplicates": int(self.duplicates[sid])}
         if median is None:
-            return {**out, "median_interval_ns": None, "gaps": _gaps(0, False, 0, [], None)}
+            return {**out, "median_interval_ns": None, "gaps": report.gaps(0, False, 0, [], None)}
         value, low, high = median
         threshold = self.gap_factor * value
         above = kept_d > threshold
@@ -455,13 +453,13 @@ class Profiler:
             sure = sum(e[0] for e in hist.values() if e[1] > threshold)
             unsure = {b for b, e in hist.items() if e[1] <= threshold < e[2]}
             # a kept gap in a bin that straddles the threshold is a gap for sure, too
-            sure += sum(1 for b in _bins(kept_d).tolist() if b in unsure)
+            sure += sum(1 for b in report.bins(kept_d).tolist() if b in unsure)
             count, lower_bound = max(GAP_KEEP, sure), bool(unsure)
         where = [(int(e - d), int(e), self.series_label(self.keys[sid])) for d, e in
                  zip(kept_d[above][:GAPS_SHOWN].tolist(), kept_end[above][:GAPS_SHOWN].tolist())]
-        return {**out, "median_interval_ns": value, "median_interval": duration_text(value),
+        return {**out, "median_interval_ns": value, "median_interval": report.duration_text(value),
                 "median_interval_bounds_ns": [low, high],
-                "gaps": _gaps(count, lower_bound, int(kept_d[0]) if count else 0, where, threshold)}
+                "gaps": report.gaps(count, lower_bound, int(kept_d[0]) if count else 0, where, threshold)}
 
     def _column_result(self, c: _Column, ids: list[int]) -> dict[str, Any]:
         rows = int(self.rows[ids].sum())
@@ -480,7 +478,7 @@ class Profiler:
             for sid in ids:
                 for value, n in c.values.get(sid, {}).items():
                     merged[value] = merged.get(value, 0) + n
-            out.update(distinct=len(merged), values=_sorted_values(merged, c.numeric))
+            out.update(distinct=len(merged), values=report.sorted_values(merged, c.numeric))
             out["label_like"] = bool(merged) and c.kind in ("int", "uint", "bool") and set(merged) <= {
                 "0", "1", "true", "false"}
         if c.name == self.label_field:
@@ -495,7 +493,7 @@ class Profiler:
         for key, sid in order:
             series.append({
                 "series": self.series_label(key), "tags": dict(zip(self.tags, key)),
-                "rows": int(self.rows[sid]), **_span(int(self.first[sid]), int(self.last[sid])),
+                "rows": int(self.rows[sid]), **report.span(int(self.first[sid]), int(self.last[sid])),
                 "sampling": self._sampling(sid),
                 "columns": {name: self._column_result(c, [sid]) for name, c in self.columns.items()},
             })
@@ -505,14 +503,14 @@ class Profiler:
                 e = everything.setdefault(b, [0, lo, hi])
                 e[0] += n
                 e[1], e[2] = min(e[1], lo), max(e[2], hi)
-        median = _median(everything)
+        median = report.median(everything)
         gaps = [s["sampling"]["gaps"] for s in series]
         where = sorted((w for g in gaps for w in g["longest"]), key=lambda w: (-w["duration_ns"], w["start_ns"]))
         rows = int(self.rows.sum())
         return {
             "rows": rows, "series_count": len(series),
-            **(_span(int(self.first[ids].min()), int(self.last[ids].max())) if ids else {}),
-            "export_span": _span(self.first_ns, self.last_ns),
+            **(report.span(int(self.first[ids].min()), int(self.last[ids].max())) if ids else {}),
+            "export_span": report.span(self.first_ns, self.last_ns),
             "settings": {"tags": list(self.tags), "label_field": self.label_field, "gap_factor": self.gap_factor,
                          "gap_keep": GAP_KEEP, "value_cap": VALUE_CAP, "plot_buckets": self.buckets,
                          "median": f"lower median of positive intervals from a log histogram "
@@ -521,7 +519,7 @@ class Profiler:
                 "intervals": sum(s["sampling"]["intervals"] for s in series),
                 "duplicates": int(self.duplicates.sum()),
                 "median_interval_ns": median[0] if median else None,
-                "median_interval": duration_text(median[0]) if median else None,
+                "median_interval": report.duration_text(median[0]) if median else None,
                 "median_interval_bounds_ns": [median[1], median[2]] if median else None,
                 "gaps": {"count": sum(g["count"] for g in gaps),
                          "count_is_lower_bound": any(g["count_is_lower_bound"] for g in gaps),
@@ -540,20 +538,20 @@ class Profiler:
         varying = [t for i, t in enumerate(self.tags) if len({k[i] for k in self.keys}) > 1]
         lines = [f"profile: {r['series_count']:,} series{' by ' + ', '.join(varying) if varying else ''}, "
                  f"{r['rows']:,} row{'s' if r['rows'] != 1 else ''}, "
-                 f"{_short(r['first_ns'])} .. {_short(r['last_ns'])}"]
+                 f"{report.short(r['first_ns'])} .. {report.short(r['last_ns'])}"]
         sampled = [(s["series"], s["sampling"]["median_interval_ns"]) for s in r["series"]
                    if s["sampling"]["median_interval_ns"]]
-        texts = sorted({duration_text(ns) for _name, ns in sampled})
+        texts = sorted({report.duration_text(ns) for _name, ns in sampled})
         if not sampled:
             line = "sampling: fewer than 2 points per series"
         elif len(texts) == 1:
             line = f"sampling: {texts[0]} (median interval)"
         elif len(sampled) <= 3:
             line = "sampling (median interval): " + ", ".join(
-                f"{duration_text(ns)} in {name}" for name, ns in sampled)
+                f"{report.duration_text(ns)} in {name}" for name, ns in sampled)
         else:
-            line = (f"sampling (median interval): {duration_text(min(ns for _n, ns in sampled))} .. "
-                    f"{duration_text(max(ns for _n, ns in sampled))} across series")
+            line = (f"sampling (median interval): {report.duration_text(min(ns for _n, ns in sampled))} .. "
+                    f"{report.duration_text(max(ns for _n, ns in sampled))} across series")
         duplicates = r["sampling"]["duplicates"]
         lines.append(line + (f"; {duplicates:,} duplicate timestamps" if duplicates
                              else "; no duplicate timestamps"))
@@ -567,8 +565,8 @@ class Profiler:
                 g = s["sampling"]["gaps"]
                 longest = g["longest"][0]
                 texts.append(f"{'at least ' if g['count_is_lower_bound'] else ''}{g['count']:,} "
-                             f"> {duration_text(g['threshold_ns'])} in {s['series']}, longest "
-                             f"{longest['duration']} at {_short(longest['start_ns'], minutes=True)}")
+                             f"> {report.duration_text(g['threshold_ns'])} in {s['series']}, longest "
+                             f"{longest['duration']} at {report.short(longest['start_ns'], minutes=True)}")
             more = f"; {len(gappy) - 3:,} more series with gaps" if len(gappy) > 3 else ""
             lines.append("gaps: " + "; ".join(texts) + more)
         columns = r["columns"]
@@ -612,7 +610,7 @@ class Profiler:
                 sid=sid, label=label or self.series_label(key), rows=int(self.rows[sid]),
                 first_ns=int(self.first[sid]), last_ns=int(self.last[sid]),
                 median_ns=sampling["median_interval_ns"],
-                gaps=[(g["start_ns"], g["end_ns"]) for g in _all_gaps(self.kept[sid], gaps["threshold_ns"])],
+                gaps=[(g["start_ns"], g["end_ns"]) for g in report.all_gaps(self.kept[sid], gaps["threshold_ns"])],
                 gap_count=gaps["count"], gaps_lower_bound=gaps["count_is_lower_bound"]))
         fields = {name: c.plot for name, c in self.columns.items() if c.plot is not None}
         return PlotData(self.first_ns, self.last_ns, self.origin_ns, self.bucket_ns, self.buckets,
@@ -620,136 +618,11 @@ class Profiler:
                         self.plot_rows, self.label_field, self.plot_positive, self.gap_factor)
 
 
-@dataclass(frozen=True)
-class PlotSeries:
-    sid: int            # row of the plot buffers
-    label: str          # the values of the tags that tell the plotted series apart
-    rows: int
-    first_ns: int
-    last_ns: int
-    median_ns: int | None
-    gaps: list[tuple[int, int]]   # the kept (longest) gaps, start and end ns
-    gap_count: int
-    gaps_lower_bound: bool
-
-
-@dataclass(frozen=True)
-class PlotData:
-    """Buffers per (series row, time bucket); bucket i covers origin_ns + i * bucket_ns."""
-
-    first_ns: int
-    last_ns: int
-    origin_ns: int
-    bucket_ns: int
-    buckets: int
-    legend_title: str   # the tags whose values label the series
-    series: list[PlotSeries]
-    series_count: int
-    fields: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]   # min, max, sum, count
-    rows: np.ndarray
-    label_field: str | None
-    positive: np.ndarray | None
-    gap_factor: float
-
-
-def _all_gaps(kept: tuple[np.ndarray, np.ndarray], threshold: float | None) -> list[dict[str, int]]:
-    if threshold is None:
-        return []
-    durations, ends = kept
-    return [{"start_ns": int(e - d), "end_ns": int(e)} for d, e in zip(durations.tolist(), ends.tolist())
-            if d > threshold]
-
-
-# --------------------------------------------------------------------------------- helpers
-
 def _grown(array: np.ndarray, size: int, fill: float) -> np.ndarray:
     """The array with room for `size` series: doubled when full, so adding series stays linear."""
     if size <= len(array):
         return array
     return np.r_[array, np.full(max(size, 2 * len(array), 16) - len(array), fill, array.dtype)]
-
-
-def _column_of(part: Part, name: str) -> pa.ChunkedArray | pa.Array | None:
-    return part.column(name)
-
-
-def _blank_to_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    if len(column) and pc.min(pc.binary_length(column)).as_py() == 0:
-        return pc.if_else(pc.equal(pc.binary_length(column), 0), pa.scalar(None, column.type), column)
-    return column
-
-
-def _numbers(part: Part, name: str, kind: str | None) -> tuple[np.ndarray, bool]:
-    """A numeric field as float64 (NaN = empty cell), cast in bulk from the server's text;
-    and whether any cell is empty."""
-    target = {"int": pa.int64(), "uint": pa.uint64()}.get(kind or "", pa.float64())
-    column = part.raw.typed(name, target) if part.located(name) else _column_of(part, name)  # type: ignore[union-attr]
-    if column is None:
-        return np.full(part.num_rows, np.nan), True
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        try:
-            column = pc.cast(_blank_to_null(column), target)
-        except pa.ArrowInvalid as exc:
-            raise DataError(f"field {name!r} holds a value that is not a {kind or 'float'}: {exc}") from None
-    if not pa.types.is_floating(column.type):
-        # Statistics are float64: integers past 2**53 round, which is fine for min/max/mean.
-        column = pc.cast(column, pa.float64(), safe=False)
-    if column.null_count:
-        return pc.fill_null(column, np.nan).to_numpy(), True
-    return column.to_numpy(), False
-
-
-def _text(part: Part, name: str) -> pa.Array | None:
-    column = _column_of(part, name)
-    if column is None:
-        return None
-    column = column.combine_chunks()
-    if pa.types.is_boolean(column.type):
-        return pc.cast(column, pa.string())
-    if not pa.types.is_string(column.type):
-        return column.cast(pa.string())
-    return column
-
-
-def _empty(part: Part, name: str) -> np.ndarray:
-    if part.located(name):
-        return part.raw.empty(name)  # type: ignore[union-attr]
-    column = _column_of(part, name)
-    if column is None:
-        return np.ones(part.num_rows, bool)
-    if pa.types.is_string(column.type):
-        return pc.fill_null(pc.equal(pc.binary_length(column), 0), True).to_numpy(zero_copy_only=False)
-    return pc.is_null(column).to_numpy(zero_copy_only=False)
-
-
-def _positive(part: Part, name: str) -> np.ndarray:
-    """A bool or string label's "anomaly" rows: true, or a string not in _NEGATIVE_LABELS."""
-    text = _text(part, name)
-    if text is None:
-        return np.zeros(part.num_rows, bool)
-    negative = pc.is_in(pc.utf8_lower(text), value_set=pa.array(_NEGATIVE_LABELS))
-    return pc.fill_null(pc.invert(negative), False).to_numpy(zero_copy_only=False)
-
-
-def _number_codes(values: np.ndarray, empty: np.ndarray | None, low: float, high: float,
-                  integral: bool) -> tuple[np.ndarray, list[str]] | None:
-    """(code per row, -1 = empty; the text of each code's value) or None beyond VALUE_CAP values."""
-    present = values if empty is None else values[~empty]
-    if len(np.unique(present[:4 * VALUE_CAP])) > VALUE_CAP:
-        return None
-    if high - low < 4 * VALUE_CAP and (integral or np.array_equal(present, np.floor(present))):
-        shifted = values - low
-        codes = (shifted if empty is None else np.where(empty, -1, shifted)).astype(np.int64)
-        return codes, [_number_text(low + i, integral) for i in range(int(high - low) + 1)]
-    encoded = pc.dictionary_encode(pa.array(values, from_pandas=True))
-    if len(encoded.dictionary) > VALUE_CAP:
-        return None
-    codes = pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64)
-    return codes, [_number_text(v, integral) for v in encoded.dictionary.to_pylist()]
-
-
-def _number_text(value: float, integral: bool) -> str:
-    return str(int(value)) if integral else repr(float(value))
 
 
 def _text_codes(w: _Window, texts: list[pa.Array | None]) -> tuple[np.ndarray, list[str]] | None:
@@ -770,86 +643,3 @@ def _text_codes(w: _Window, texts: list[pa.Array | None]) -> tuple[np.ndarray, l
             return None
     return w.gather(per_part), list(vocabulary)
 
-
-_NICE_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
-
-
-def _bucketing(first: int, last: int, most: int) -> tuple[int, int, int]:
-    """(bucket width, origin, count): a round width (1 s, 10 min, 1 h, 1 d, 7 d, ...; finer than a
-    second: a power of ten) with at most `most` buckets, aligned to multiples of the width."""
-    wanted = -(-(last - first + 1) // most)
-    if wanted < 10**9:
-        width = 10 ** max(0, len(str(wanted - 1)) if wanted > 1 else 0)
-    else:
-        day = 86_400 * 10**9
-        width = next((n * 10**9 for n in _NICE_S if n * 10**9 >= wanted), None) or -(-wanted // day) * day
-    origin = first // width * width
-    while (last - origin) // width + 1 > most:   # alignment can need one more bucket than `most`
-        width = next((n * 10**9 for n in _NICE_S if n * 10**9 > width), width * 2)
-        origin = first // width * width
-    return width, origin, int((last - origin) // width + 1)
-
-
-def _bins(intervals: np.ndarray) -> np.ndarray:
-    """Histogram bin of each interval (ns): the float64's exponent and top SUB_BITS mantissa
-    bits, so 2**SUB_BITS bins per octave, 1 for 1 ns; 0 for zero or negative ("no interval")."""
-    bits = intervals.astype(np.float64).view(np.int64) >> (52 - SUB_BITS)
-    return np.maximum(bits - _BIN_BASE, 0)
-
-
-def _median(hist: dict[int, list[int]]) -> tuple[int, int, int] | None:
-    """Lower median of the histogram's intervals: (estimate, lowest and highest it can be)."""
-    total = sum(e[0] for e in hist.values())
-    if not total:
-        return None
-    rank = (total - 1) // 2
-    for b in sorted(hist):
-        n, low, high = hist[b]
-        if rank < n:
-            value = low if n == 1 or low == high else low + round((high - low) * rank / (n - 1))
-            return int(value), int(low), int(high)
-        rank -= n
-    raise AssertionError("unreachable")
-
-
-def _gaps(count: int, lower_bound: bool, longest: int, where: list[tuple[int, int, str]],
-          threshold: float | None) -> dict[str, Any]:
-    return {"threshold_ns": threshold, "count": count, "count_is_lower_bound": lower_bound, "longest_ns": longest,
-            "longest": [{"series": s, **_span(a, b, "start", "end"), "duration_ns": b - a,
-                         "duration": duration_text(b - a)} for a, b, s in where]}
-
-
-def _span(first: int, last: int, a: str = "first", b: str = "last") -> dict[str, Any]:
-    return {f"{a}_time": format_rfc3339(first), f"{a}_ns": first,
-            f"{b}_time": format_rfc3339(last), f"{b}_ns": last}
-
-
-def _sorted_values(counts: dict[str, int], numeric: bool) -> dict[str, int]:
-    if numeric:
-        return dict(sorted(counts.items(), key=lambda item: float(item[0])))
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
-
-
-_UNITS = ((86_400 * 10**9, "d"), (3_600 * 10**9, "h"), (60 * 10**9, "min"), (10**9, "s"), (10**6, "ms"),
-          (10**3, "us"), (1, "ns"))
-
-
-def duration_text(ns: float) -> str:
-    """A readable duration: 250 ms, 10 s, 6 min 40 s, 3 h, 1 d 2 h."""
-    ns = abs(ns)
-    for index, (size, unit) in enumerate(_UNITS):
-        if ns >= size or size == 1:
-            if size < 60 * 10**9:
-                return f"{ns / size:.3g} {unit}"
-            minor, minor_unit = _UNITS[index + 1]
-            rounded = round(ns / minor) * minor
-            if index and rounded >= _UNITS[index - 1][0]:   # 59 min 59.9 s -> 1 h
-                return duration_text(rounded)
-            major, rest = divmod(rounded // minor, size // minor)
-            return f"{major} {unit}" + (f" {rest} {minor_unit}" if rest else "")
-    return "0 ns"
-
-
-def _short(ns: int, minutes: bool = False) -> str:
-    text = format_rfc3339(ns)
-    return text[:16] + "Z" if minutes else text[:10] + " " + text[11:19] + "Z"

@@ -13,7 +13,7 @@ from typing import Iterator
 
 from .. import query
 from ..config import Settings
-from ..errors import ConnectorError, DataError, ServerRefused, ServerUnavailable, redact
+from ..errors import ConnectorError, ServerRefused, ServerUnavailable, redact
 from ..timerange import Window
 from .annotated_csv import block_field_kinds, parse_block, probe_tables, split_blocks
 from .base import Part, Plan, concurrently, resampled_fields, unify_kinds

@@ -137,6 +137,8 @@ def locate(rows: bytes | memoryview, header: list[str], cells: dict[str, int], t
 
     `time_text`: the time cell is RFC 3339 (2.x) rather than integer nanoseconds (1.x)."""
     data = np.frombuffer(rows, dtype=np.uint8)
+    if len(data) >= 2**31 - 1:  # views address bytes with int32 offsets: Arrow's reader takes it
+        return None
     end = len(data)
     while end and data[end - 1] in (_LF, _CR):
         end -= 1
