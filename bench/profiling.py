@@ -1,6 +1,6 @@
 """One export at N under cProfile, in-process, every thread included.
 
-Why every thread: the connector fetches and parses windows in a thread pool, so a
+Why every thread: the connector downloads and parses windows on threads of their own, so a
 main-thread-only profile would show little but waiting. Each new thread gets its own
 cProfile.Profile (via threading.setprofile) and the stats are merged; "cumulative" of
 the main thread's wait appears as lock acquire time, the work as the threads' frames.
