@@ -31,14 +31,14 @@ def numbers(part: Part, name: str, kind: str | None) -> tuple[np.ndarray, bool]:
     """A numeric field as float64 (NaN = empty cell), cast in bulk from the server's text;
     and whether any cell is empty."""
     target = {"int": pa.int64(), "uint": pa.uint64()}.get(kind or "", pa.float64())
-    column = part.raw.typed(name, target) if part.located(name) else column_of(part, name)  # type: ignore[union-attr]
-    if column is None:
-        return np.full(part.num_rows, np.nan), True
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        try:
+    try:
+        column = part.raw.typed(name, target) if part.located(name) else column_of(part, name)  # type: ignore[union-attr]
+        if column is None:
+            return np.full(part.num_rows, np.nan), True
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             column = pc.cast(_blank_to_null(column), target)
-        except pa.ArrowInvalid as exc:
-            raise DataError(f"field {name!r} holds a value that is not a {kind or 'float'}: {exc}") from None
+    except pa.ArrowInvalid as exc:
+        raise DataError(f"field {name!r} holds a value that is not a {kind or 'float'}: {exc}") from None
     if not pa.types.is_floating(column.type):
         # Statistics are float64: integers past 2**53 round, which is fine for min/max/mean.
         column = pc.cast(column, pa.float64(), safe=False)

@@ -192,3 +192,14 @@ def test_a_row_s_own_line_break_is_copied_after_a_whole_float_gets_its_dot_zero(
     layout = Layout(("unit",), ("temp",), ("unit",))
     assert window_csv([part], layout).data[0].to_pybytes() == (
         b"2024-01-01T00:00:00.000000000Z,u,12.0\n2024-01-01T00:00:01.000000000Z,u,1.5\n")
+
+
+def test_a_located_float_that_is_no_number_is_a_data_error_in_the_profile():
+    from connector import profile_cells
+    from connector.errors import DataError
+    from connector.sources.base import Part
+
+    raw = locate(b",,0,2024-01-01T00:00:00Z,u,abc\n", HEADER, {"unit": 4, "temp": 5}, 3, True, (5,))
+    part = Part(("unit",), {"temp": "float"}, quoted=False, raw=raw)
+    with pytest.raises(DataError, match="field 'temp' holds a value that is not a float"):
+        profile_cells.numbers(part, "temp", "float")
