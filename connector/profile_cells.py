@@ -31,6 +31,10 @@ def numbers(part: Part, name: str, kind: str | None) -> tuple[np.ndarray, bool]:
     """A numeric field as float64 (NaN = empty cell), cast in bulk from the server's text;
     and whether any cell is empty."""
     target = {"int": pa.int64(), "uint": pa.uint64()}.get(kind or "", pa.float64())
+    if target == pa.float64() and part.located(name) and name in part.fields and part.fields[name] == "float":
+        whole_run = part.raw.floats(name)  # type: ignore[union-attr]
+        if whole_run is not None:
+            return whole_run, False
     try:
         column = part.raw.typed(name, target) if part.located(name) else column_of(part, name)  # type: ignore[union-attr]
         if column is None:

@@ -203,3 +203,16 @@ def test_a_located_float_that_is_no_number_is_a_data_error_in_the_profile():
     part = Part(("unit",), {"temp": "float"}, quoted=False, raw=raw)
     with pytest.raises(DataError, match="field 'temp' holds a value that is not a float"):
         profile_cells.numbers(part, "temp", "float")
+
+
+def test_a_run_of_float_cells_is_cast_at_once_only_when_none_is_empty():
+    import pyarrow as pa
+
+    header = ["", "result", "table", "_time", "a", "b", "c"]
+    cells = {"a": 4, "b": 5, "c": 6}
+    full = locate(b",,0,2024-01-01T00:00:00Z,1.5,-2,1e+20\n,,0,2024-01-01T00:00:01Z,0.1,3.25,7\n",
+                  header, cells, 3, True, (4, 5, 6))
+    for name in cells:
+        assert full.floats(name).tolist() == full.typed(name, pa.float64()).to_pylist()
+    sparse = locate(b",,0,2024-01-01T00:00:00Z,1.5,,2\n", header, cells, 3, True, (4, 5, 6))
+    assert sparse.floats("a") is None and sparse.floats("b") is None

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import views
 from .base import TIME_COLUMN, TIME_TYPE
@@ -36,6 +37,7 @@ class RawRows:
     newline_after: bool = False  # every row ends with one LF in `data`: it can be copied too
     _columns: dict[str, pa.Array] = field(default_factory=dict)
     _whole: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _floats: dict[int, np.ndarray | None] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @property
@@ -70,6 +72,33 @@ class RawRows:
         an empty cell is null. Not kept: the profile asks once."""
         start, end = self.bounds(self.cells[name])
         return views.typed(self.data, start, end - start, kind)
+
+    def floats(self, name: str) -> np.ndarray | None:
+        """A float column as float64 when its run of float cells has no empty cell: the run
+        is cut out of every row as one piece, split at its commas and cast at once (cheaper
+        than a view per cell). None otherwise (the caller casts the column on its own)."""
+        cell = self.cells[name]
+        with self._lock:
+            if cell not in self._floats:
+                run = next((r for r in _runs(list(self.float_cells)) if cell in r), None)
+                self._floats.update(self._run_floats(run) if run and len(run) > 1 else {cell: None})
+            return self._floats.get(cell)
+
+    def _run_floats(self, run: list[int]) -> dict[int, np.ndarray | None]:
+        bounds = [self.bounds(c) for c in run]
+        if any(bool(np.any(end <= start)) for start, end in bounds):
+            return {c: None for c in run}
+        first, last = bounds[0][0], bounds[-1][1]
+        text = views.strings(self.data, first, last - first)
+        try:
+            values = pc.list_flatten(pc.split_pattern(text, ",")).cast(pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return {c: None for c in run}
+        if len(values) != self.num_rows * len(run) or values.null_count:
+            return {c: None for c in run}
+        table = np.frombuffer(values.buffers()[1], dtype=np.float64, count=len(values),
+                              offset=values.offset * 8).reshape(self.num_rows, len(run))
+        return {c: np.ascontiguousarray(table[:, index]) for index, c in enumerate(run)}
 
     def table(self) -> pa.Table:
         names = [TIME_COLUMN, *self.cells]
