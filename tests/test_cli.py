@@ -399,3 +399,18 @@ def test_a_csv_export_never_imports_pandas(influx1: Influx1Server, tmp_path: Pat
     # pyarrow's first check tries `import pandas` and is refused (one line, no submodule);
     # pandas really imported is hundreds of pandas.* modules.
     assert not {name for name in imported if name.startswith("pandas.")}
+
+
+def test_the_entry_point_sets_its_process_settings_before_numpy_and_pyarrow() -> None:
+    """influxdb_connector.py (not the Python API) picks Arrow's C allocator and one OpenBLAS thread."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("ARROW_DEFAULT_MEMORY_POOL", "OPENBLAS_NUM_THREADS")}
+    probe = ("import influxdb_connector, os, pyarrow as pa; "
+             "print(pa.default_memory_pool().backend_name, os.environ['OPENBLAS_NUM_THREADS'])")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=environ, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["system", "1"]
+    library = subprocess.run([sys.executable, "-c", "import connector, pyarrow as pa; "
+                              "print(pa.default_memory_pool().backend_name)"],
+                             cwd=REPO, env=environ, capture_output=True, text=True, timeout=60)
+    assert library.stdout.strip() != "system"  # the API leaves the process's defaults alone

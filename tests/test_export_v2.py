@@ -176,6 +176,20 @@ def test_an_error_table_mid_answer_fails_and_keeps_the_older_file(server, bucket
                                                          "influxdb.csv.summary.json"]
 
 
+def test_an_error_table_found_while_parsing_refetches_that_window(server, bucket, tmp_path):
+    """The error table is seen by the parsing thread, not the download: it retries all the same."""
+    _many_points(server, bucket)
+    clean = run(server, bucket, tmp_path / "clean", window="10m")
+    server.requests.clear()
+    server.error_table_next(after_bytes=2000, message="panic: out of memory",
+                            match="T00:10:00.000000000Z, stop: 2024-01-01T00:20:00")
+    retried = run(server, bucket, tmp_path / "retried", window="10m", retries=2)
+    assert retried.rows == clean.rows == 3000
+    assert (tmp_path / "retried" / "influxdb.csv").read_bytes() == (tmp_path / "clean" / "influxdb.csv").read_bytes()
+    windows = [r.body["query"] for r in server.requests if r.path == "/api/v2/query" and "pivot(" in r.body["query"]]
+    assert sum("stop: 2024-01-01T00:20:00" in q for q in windows) == 2  # the error table once, then whole
+
+
 def test_a_cut_answer_fails_and_leaves_no_file(server, bucket, tmp_path):
     _many_points(server, bucket)
     server.cut_next(after_bytes=5000, match="pivot(")
