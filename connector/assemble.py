@@ -58,8 +58,7 @@ def _chunks(parts: list[Part], name: str, kind: pa.DataType) -> pa.ChunkedArray:
         if column is None:
             chunks.append(pa.nulls(part.num_rows, kind))
         else:
-            column = column.cast(kind)
-            chunks += column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+            chunks += column.cast(kind).chunks
     return pa.chunked_array(chunks, type=kind)
 
 

@@ -62,11 +62,16 @@ def fake():
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeCnvrg) -> Path:
     """A cnvrg job: the current directory is the work dir, CNVRG_* point at the fake."""
+    return cnvrg_job(tmp_path, monkeypatch, fake)
+
+
+def cnvrg_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: FakeCnvrg) -> Path:
+    """Enter a fresh work dir with a clean environment whose CNVRG_* point at `server`."""
     work = tmp_path / "cnvrg"
     work.mkdir()
     monkeypatch.chdir(work)
     clean_env(monkeypatch, tmp_path / "home")
-    for key, value in fake.env().items():
+    for key, value in server.env().items():
         monkeypatch.setenv(key, value)
     return work
 
@@ -153,12 +158,7 @@ def test_the_organization_is_cnvrg_organization_not_the_login_default(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """cnvrgv2's token login takes the org from the sign_in answer (the user's default org)."""
     with FakeCnvrg(org="acme", login_org="personal") as server:
-        work = tmp_path / "cnvrg"
-        work.mkdir()
-        monkeypatch.chdir(work)
-        clean_env(monkeypatch, tmp_path / "home")
-        for key, value in server.env().items():
-            monkeypatch.setenv(key, value)
+        work = cnvrg_job(tmp_path, monkeypatch, server)
         (work / "data.csv").write_bytes(b"a\n1\n")
         server.add_dataset(NAME, org="acme")
         commit = publish(work / "data.csv", NAME, MESSAGE)
