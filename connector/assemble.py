@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import render, views
+from . import native, render, views
 from .columns import Layout
 from .errors import DataError
 from .sources.base import ARROW_TYPES, TIME_COLUMN, Part
@@ -91,26 +91,73 @@ def drop_written(parts: list[Part], at_ns: int, written: frozenset, tags: tuple[
 def window_csv(parts: list[Part], layout: Layout) -> Rendered:
     """A window as CSV bytes: every row described as pieces (the new time text, runs of the
     server's own cells, '.0' where a float was written whole, a line break), the rows put in
-    order, and all the pieces gathered in one copy (see views)."""
+    order, and all the pieces gathered in one copy (by the C kernels, or see views)."""
     parts = [p for p in parts if p.num_rows]
     if not parts:
         return Rendered([], 0, None, None)
     order, times = _row_order(parts, layout)
     constants = _Constants(len(layout.tags) + len(layout.fields))
     buffers: list[np.ndarray] = [constants.data]
-    all_pieces, all_counts = [], []
+    kernels = native.kernels()
+    described = []
     for part in parts:
         recipe = _recipe(part, layout) if part.raw is not None else None
         if recipe is None:
-            pieces, counts = _rendered_pieces(part, layout, buffers)
+            described.append(_rendered_pieces(part, layout, buffers))
         else:
-            pieces, counts = _raw_pieces(part, layout, recipe, buffers, constants)
-        all_pieces.append(pieces)
-        all_counts.append(counts)
-    pieces = views.Pieces.concat(all_pieces)
-    counts = np.concatenate(all_counts)
-    data = views.gather(buffers, pieces.take(views.per_row(counts, None if order is None else _numpy(order))))
-    return Rendered([data], len(counts), int(times.min()), int(times.max()))
+            described.append(_raw_pieces(part, layout, recipe, buffers, constants))
+    order_index = None if order is None else _numpy(order)
+    if kernels is not None:
+        data = _gather_in_c(kernels, buffers, described, order_index)
+    else:
+        split = [d.split(constants) for d in described]
+        pieces = views.Pieces.concat([p for p, _ in split])
+        counts = np.concatenate([c for _, c in split])
+        data = views.gather(buffers, pieces.take(views.per_row(counts, order_index)))
+    return Rendered([data], len(times), int(times.min()), int(times.max()))
+
+
+@dataclass(frozen=True)
+class _Described:
+    """A part's rows as pieces: `width` per row, (rows, width) arrays; and where '.0' goes:
+    (row, piece column, position in buffer `cut_buffer`), sorted by row, then position."""
+
+    buffer: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    cut_rows: np.ndarray
+    cut_pieces: np.ndarray
+    cut_positions: np.ndarray
+    cut_buffer: int = 0
+
+    def split(self, constants: "_Constants") -> tuple[views.Pieces, np.ndarray]:
+        count, width = self.buffer.shape
+        if len(self.cut_rows) == 0:
+            return (views.Pieces(self.buffer.ravel(), self.start.ravel(), self.length.ravel()),
+                    np.full(count, width, dtype=np.int64))
+        return _split_for_dot_zero(self.buffer, self.start, self.length, self.cut_rows * width + self.cut_pieces,
+                                   self.cut_positions, constants)
+
+
+def _gather_in_c(kernels: native.Kernels, buffers: list[np.ndarray], described: list[_Described],
+                 order: np.ndarray | None) -> pa.Buffer:
+    rows_before = np.cumsum([0] + [d.buffer.shape[0] for d in described])
+    total_rows = int(rows_before[-1])
+    row_count = np.concatenate([np.full(d.buffer.shape[0], d.buffer.shape[1], dtype=np.int64) for d in described])
+    row_first = np.cumsum(row_count) - row_count
+    cut_rows = np.concatenate([d.cut_rows + rows_before[i] for i, d in enumerate(described)])
+    cut_positions = np.concatenate([d.cut_positions for d in described]).astype(np.int64, copy=False)
+    cut_buffer = np.concatenate([np.full(len(d.cut_rows), d.cut_buffer, dtype=np.int32) for d in described])
+    cut_first = np.zeros(total_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cut_rows, minlength=total_rows), out=cut_first[1:])
+    piece_buffer = np.concatenate([d.buffer.ravel() for d in described])
+    piece_start = np.concatenate([d.start.ravel() for d in described])
+    piece_length = np.concatenate([d.length.ravel() for d in described])
+    size = int(piece_length.sum()) + 2 * len(cut_rows)
+    out = kernels.gather(buffers, piece_buffer, piece_start, piece_length, row_first, row_count,
+                         None if order is None else np.ascontiguousarray(order, dtype=np.int64),
+                         cut_first, cut_positions, cut_buffer, size)
+    return pa.py_buffer(out)
 
 
 def _numpy(order: pa.Array) -> np.ndarray:
@@ -126,7 +173,7 @@ class _Constants:
         self.newline, self.dot_zero, self.commas = 0, 1, 3
 
 
-def _rendered_pieces(part: Part, layout: Layout, buffers: list[np.ndarray]) -> tuple[views.Pieces, np.ndarray]:
+def _rendered_pieces(part: Part, layout: Layout, buffers: list[np.ndarray]) -> "_Described":
     """A parsed part: its rows rendered by the Arrow kernels, then one piece per row."""
     rows = _part_rows(part, layout)
     if isinstance(rows, pa.ChunkedArray):
@@ -134,9 +181,10 @@ def _rendered_pieces(part: Part, layout: Layout, buffers: list[np.ndarray]) -> t
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4)
     buffers.append(np.frombuffer(rows.buffers()[2], dtype=np.uint8))
     count = len(rows)
-    pieces = views.Pieces(np.full(count, len(buffers) - 1, dtype=np.int32), offsets[:-1].astype(np.int64),
-                          np.diff(offsets).astype(np.int64))
-    return pieces, np.ones(count, dtype=np.int64)
+    nothing = np.zeros(0, dtype=np.int64)
+    return _Described(np.full((count, 1), len(buffers) - 1, dtype=np.int32),
+                      offsets[:-1].astype(np.int64).reshape(count, 1), np.diff(offsets).astype(np.int64).reshape(count, 1),
+                      nothing, nothing, nothing)
 
 
 # A step of a row's recipe: ("copy", first cell, last cell) or ("empty", number of cells).
@@ -166,7 +214,7 @@ def _recipe(part: Part, layout: Layout) -> list[_Step] | None:
 
 
 def _raw_pieces(part: Part, layout: Layout, recipe: list[_Step], buffers: list[np.ndarray],
-                constants: _Constants) -> tuple[views.Pieces, np.ndarray]:
+                constants: _Constants) -> _Described:
     raw = part.raw
     assert raw is not None
     count = raw.num_rows
@@ -210,10 +258,10 @@ def _raw_pieces(part: Part, layout: Layout, recipe: list[_Step], buffers: list[n
         copied = np.isin(cells, list(column_of_cell))
         rows, cells, positions = rows[copied], cells[copied], positions[copied]
     if len(rows) == 0:
-        return views.Pieces(buffer.ravel(), start.ravel(), length.ravel()), np.full(count, width, dtype=np.int64)
+        return _Described(buffer, start, length, rows, rows, rows, data_index)
     lookup = np.zeros(max(column_of_cell) + 1, dtype=np.int64)
     lookup[list(column_of_cell)] = list(column_of_cell.values())
-    return _split_for_dot_zero(buffer, start, length, rows * width + lookup[cells], positions, constants)
+    return _Described(buffer, start, length, rows, lookup[cells], positions, data_index)
 
 
 def _split_for_dot_zero(buffer: np.ndarray, start: np.ndarray, length: np.ndarray, piece: np.ndarray,

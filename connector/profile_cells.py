@@ -32,9 +32,9 @@ def numbers(part: Part, name: str, kind: str | None) -> tuple[np.ndarray, bool]:
     and whether any cell is empty."""
     target = {"int": pa.int64(), "uint": pa.uint64()}.get(kind or "", pa.float64())
     if target == pa.float64() and part.located(name) and name in part.fields and part.fields[name] == "float":
-        whole_run = part.raw.floats(name)  # type: ignore[union-attr]
-        if whole_run is not None:
-            return whole_run, False
+        read = part.raw.floats(name)  # type: ignore[union-attr]
+        if read is not None:
+            return read
     try:
         column = part.raw.typed(name, target) if part.located(name) else column_of(part, name)  # type: ignore[union-attr]
         if column is None:

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import views
+from .. import native, views
 from .base import TIME_COLUMN, TIME_TYPE
 
 _COMMA, _LF, _CR, _DOT, _E = 44, 10, 13, 46, 101
@@ -73,16 +73,21 @@ class RawRows:
         start, end = self.bounds(self.cells[name])
         return views.typed(self.data, start, end - start, kind)
 
-    def floats(self, name: str) -> np.ndarray | None:
-        """A float column as float64 when its run of float cells has no empty cell: the run
-        is cut out of every row as one piece, split at its commas and cast at once (cheaper
-        than a view per cell). None otherwise (the caller casts the column on its own)."""
+    def floats(self, name: str) -> tuple[np.ndarray, bool] | None:
+        """A float column as float64 (NaN where empty) and whether a cell was empty; None
+        when the caller must cast the column on its own. With the C kernels every cell is
+        read in one pass; without them a run of float cells with no empty cell is cut out of
+        every row as one piece, split at its commas and cast at once."""
         cell = self.cells[name]
+        kernels = native.kernels()
+        if kernels is not None:
+            return kernels.floats(self.data, self.commas, self.starts, self.ends, cell)
         with self._lock:
             if cell not in self._floats:
                 run = next((r for r in _runs(list(self.float_cells)) if cell in r), None)
                 self._floats.update(self._run_floats(run) if run and len(run) > 1 else {cell: None})
-            return self._floats.get(cell)
+            values = self._floats.get(cell)
+            return None if values is None else (values, False)
 
     def _run_floats(self, run: list[int]) -> dict[int, np.ndarray | None]:
         bounds = [self.bounds(c) for c in run]
@@ -117,6 +122,9 @@ class RawRows:
         nothing = np.zeros(0, np.int64)
         if not cells:
             return nothing, nothing, nothing
+        kernels = native.kernels()
+        if kernels is not None:
+            return kernels.whole_floats(self.data, self.commas, self.starts, self.ends, cells)
         dots = np.flatnonzero(self.data == _DOT)
         found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         # A float has at most one '.', so a run of float cells needs no '.0' in a row whose
@@ -173,6 +181,28 @@ def locate(rows: bytes | memoryview, header: list[str], cells: dict[str, int], t
         end -= 1
     if end == 0 or len(header) < 2:
         return None
+    kernels = native.kernels()
+    found = _cells_in_c(kernels, data, end, len(header) - 1) if kernels else _cells_in_numpy(data, end, len(header) - 1)
+    if found is None:
+        return None
+    commas, starts, ends, crlf = found
+    raw = RawRows(data, commas, starts, ends, cells, np.zeros(0, np.int64), float_cells,
+                  newline_after=not crlf and end < len(data) and data[end] == _LF)
+    time_ns = _times(raw, time_cell, time_text)
+    if time_ns is None:
+        return None
+    raw.time_ns = time_ns
+    raw.whole_float_ends(list(float_cells))  # here, on the fetching thread
+    return raw
+
+
+def _cells_in_c(kernels: native.Kernels, data: np.ndarray, end: int, per_row: int):
+    rows = kernels.count(data[:end], _LF) + 1
+    return kernels.locate(data, end, rows, per_row)
+
+
+def _cells_in_numpy(data: np.ndarray, end: int, per_row: int):
+    """(commas (per_row, rows), starts, ends, crlf), or None when the rows are irregular."""
     content = data[:end]
     breaks = np.flatnonzero(content == _LF)
     crlf = bool(len(breaks)) and content[breaks[0] - 1] == _CR
@@ -185,7 +215,6 @@ def locate(rows: bytes | memoryview, header: list[str], cells: dict[str, int], t
     ends[:-1] = breaks - (1 if crlf else 0)
     ends[-1] = end
     commas = np.flatnonzero(content == _COMMA)
-    per_row = len(header) - 1
     if len(commas) != len(starts) * per_row:
         return None
     commas = commas.reshape(len(starts), per_row)
@@ -195,17 +224,15 @@ def locate(rows: bytes | memoryview, header: list[str], cells: dict[str, int], t
         return None
     if (not crlf) and bool((content[ends[:-1] - 1] == _CR).any() if len(ends) > 1 else False):
         return None
-    raw = RawRows(data, np.ascontiguousarray(commas.T), starts, ends, cells, np.zeros(0, np.int64), float_cells,
-                  newline_after=not crlf and end < len(data) and data[end] == _LF)
-    time_ns = _times(raw, time_cell, time_text)
-    if time_ns is None:
-        return None
-    raw.time_ns = time_ns
-    raw.whole_float_ends(list(float_cells))  # here, on the fetching thread
-    return raw
+    return np.ascontiguousarray(commas.T), starts, ends, crlf
 
 
 def _times(raw: RawRows, cell: int, text: bool) -> np.ndarray | None:
+    kernels = native.kernels()
+    if kernels is not None:
+        ns = kernels.times(raw.data, raw.commas, raw.starts, raw.ends, cell, text)
+        if ns is not None:
+            return ns
     start, end = raw.bounds(cell)
     if bool(np.any(end <= start)):
         return None

@@ -1,0 +1,297 @@
+/* Byte kernels for the unquoted fast path (see connector/native.py and sources/raw_rows.py).
+ *
+ * Each function does one pass that the numpy version does in several, and answers only
+ * what it is sure of: a negative result means "irregular, ask the general path", never a
+ * guess. Cells are addressed as in RawRows: commas_t holds (per_row, rows) comma positions,
+ * one cell boundary per line; starts/ends hold each row's first byte and the end of its
+ * last cell.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IRREGULAR (-1)
+
+static inline void cell_bounds(int64_t rows, int64_t per_row, const int64_t *commas_t,
+                               const int64_t *starts, const int64_t *ends, int64_t cell, int64_t row,
+                               int64_t *start, int64_t *end) {
+    *start = cell == 0 ? starts[row] : commas_t[(cell - 1) * rows + row] + 1;
+    *end = cell == per_row ? ends[row] : commas_t[cell * rows + row];
+}
+
+/* How many times `byte` occurs in data[0:n]. */
+int64_t icx_count(const uint8_t *data, int64_t n, int32_t byte) {
+    int64_t count = 0;
+    const uint8_t *p = data, *stop = data + n;
+    while (p < stop) {
+        const uint8_t *hit = memchr(p, byte, (size_t)(stop - p));
+        if (hit == NULL) break;
+        count++;
+        p = hit + 1;
+    }
+    return count;
+}
+
+/* Rows and commas of data[0:n] (trailing line breaks already cut off), `rows` being one
+ * more than its count of LF. Every row must hold exactly per_row commas and end as the
+ * first does (CRLF or LF). Returns 1 for CRLF rows, 0 for LF rows, IRREGULAR otherwise. */
+int64_t icx_locate(const uint8_t *data, int64_t n, int64_t rows, int64_t per_row,
+                   int64_t *commas_t, int64_t *starts, int64_t *ends) {
+    int64_t pos = 0;
+    int crlf = -1;
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *lf = memchr(data + pos, '\n', (size_t)(n - pos));
+        int64_t stop = lf ? (int64_t)(lf - data) : n;
+        if ((lf == NULL) != (r == rows - 1)) return IRREGULAR;
+        int64_t found = 0;
+        for (int64_t i = pos; i < stop; i++) {
+            if (data[i] == ',') {
+                if (found == per_row) return IRREGULAR;
+                commas_t[found * rows + r] = i;
+                found++;
+            }
+        }
+        if (found != per_row) return IRREGULAR;
+        int64_t end = stop;
+        if (lf != NULL) {
+            int has_cr = stop > pos && data[stop - 1] == '\r';
+            if (crlf < 0) crlf = has_cr;
+            if (has_cr != crlf) return IRREGULAR;
+            if (has_cr) end = stop - 1;
+        }
+        starts[r] = pos;
+        ends[r] = end;
+        pos = stop + 1;
+    }
+    return crlf > 0 ? 1 : 0;
+}
+
+/* (row, cell, end) of every float cell written as a whole number: non-empty, with neither
+ * '.' nor 'e' (where '.0' goes). `cells` is sorted; results come by row, then cell. Writes
+ * at most `cap` and returns how many there are. */
+int64_t icx_whole_floats(const uint8_t *data, int64_t rows, int64_t per_row, const int64_t *commas_t,
+                         const int64_t *starts, const int64_t *ends, const int64_t *cells, int64_t ncells,
+                         int64_t *out_row, int64_t *out_cell, int64_t *out_end, int64_t cap) {
+    int64_t count = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t k = 0; k < ncells; k++) {
+            int64_t start, end;
+            cell_bounds(rows, per_row, commas_t, starts, ends, cells[k], r, &start, &end);
+            if (end <= start) continue;
+            int whole = 1;
+            for (int64_t i = start; i < end; i++) {
+                if (data[i] == '.' || data[i] == 'e') { whole = 0; break; }
+            }
+            if (!whole) continue;
+            if (count < cap) {
+                out_row[count] = r;
+                out_cell[count] = cells[k];
+                out_end[count] = end;
+            }
+            count++;
+        }
+    }
+    return count;
+}
+
+static inline int digits(const uint8_t *p, int count, int *value) {
+    int v = 0;
+    for (int i = 0; i < count; i++) {
+        if (p[i] < '0' || p[i] > '9') return 0;
+        v = v * 10 + (p[i] - '0');
+    }
+    *value = v;
+    return 1;
+}
+
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 ? 28 + leap : days[m - 1];
+}
+
+/* One RFC 3339 time, YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+HH:MM|-HH:MM), as ns since the epoch.
+ * Anything else, or a time near the ends of int64 ns, is left to Arrow (returns 0). */
+static int rfc3339(const uint8_t *p, int64_t len, int64_t *ns) {
+    int y, mo, d, h, mi, s;
+    if (len < 20 || p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':' || p[16] != ':') return 0;
+    if (!digits(p, 4, &y) || !digits(p + 5, 2, &mo) || !digits(p + 8, 2, &d) || !digits(p + 11, 2, &h) ||
+        !digits(p + 14, 2, &mi) || !digits(p + 17, 2, &s))
+        return 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59) return 0;
+    int64_t i = 19, fraction = 0;
+    if (p[i] == '.') {
+        int n = 0;
+        i++;
+        while (i < len && p[i] >= '0' && p[i] <= '9') {
+            if (++n > 9) return 0;
+            fraction = fraction * 10 + (p[i] - '0');
+            i++;
+        }
+        if (n == 0) return 0;
+        for (; n < 9; n++) fraction *= 10;
+    }
+    int64_t offset = 0;
+    if (i == len - 1 && p[i] == 'Z') {
+        offset = 0;
+    } else if (i == len - 6 && (p[i] == '+' || p[i] == '-') && p[i + 3] == ':') {
+        int oh, om;
+        if (!digits(p + i + 1, 2, &oh) || !digits(p + i + 4, 2, &om) || oh > 23 || om > 59) return 0;
+        offset = (oh * 60 + om) * 60 * (p[i] == '+' ? 1 : -1);
+    } else {
+        return 0;
+    }
+    int64_t seconds = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset;
+    if (seconds < -9223372035LL || seconds > 9223372035LL) return 0;
+    *ns = seconds * 1000000000LL + fraction;
+    return 1;
+}
+
+/* A decimal integer as int64 (1.x's epoch=ns times); 0 when it is anything else. */
+static int integer(const uint8_t *p, int64_t len, int64_t *value) {
+    int negative = len > 0 && p[0] == '-';
+    int64_t i = negative;
+    if (len - i < 1 || len - i > 19) return 0;
+    uint64_t v = 0;
+    for (; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') return 0;
+        v = v * 10 + (uint64_t)(p[i] - '0');
+    }
+    if (v > (uint64_t)INT64_MAX) return 0;
+    *value = negative ? -(int64_t)v : (int64_t)v;
+    return 1;
+}
+
+/* One cell of every row as ns: RFC 3339 text (text=1) or integer ns. 0, or IRREGULAR when
+ * a cell is empty or not in a form read here. */
+int64_t icx_times(const uint8_t *data, int64_t rows, int64_t per_row, const int64_t *commas_t,
+                  const int64_t *starts, const int64_t *ends, int64_t cell, int32_t text, int64_t *out) {
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t start, end;
+        cell_bounds(rows, per_row, commas_t, starts, ends, cell, r, &start, &end);
+        int ok = text ? rfc3339(data + start, end - start, &out[r]) : integer(data + start, end - start, &out[r]);
+        if (!ok) return IRREGULAR;
+    }
+    return 0;
+}
+
+static const double POWERS[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* One decimal float as InfluxDB writes it: -?digits[.digits][(e|E)[+-]?digits]. With at
+ * most 19 significant digits, a mantissa up to 2**53 and a power of ten up to 22, one IEEE
+ * multiply or divide of two exact numbers is the correctly rounded value (Clinger's fast
+ * path); other numbers go to strtod, which rounds correctly too. 0 when the text is not
+ * such a number (Arrow then decides). */
+static int decimal(const uint8_t *p, int64_t len, double *value) {
+    int64_t i = 0;
+    int negative = len > 0 && p[0] == '-';
+    i += negative;
+    uint64_t mantissa = 0;
+    int significant = 0, whole_digits = 0;
+    int64_t exponent = 0;
+    for (; i < len && p[i] >= '0' && p[i] <= '9'; i++, whole_digits++) {
+        int d = p[i] - '0';
+        if (mantissa == 0 && d == 0) continue;
+        if (significant < 19) mantissa = mantissa * 10 + (uint64_t)d; else exponent++;
+        significant++;
+    }
+    if (whole_digits == 0) return 0;
+    if (i < len && p[i] == '.') {
+        int fraction_digits = 0;
+        for (i++; i < len && p[i] >= '0' && p[i] <= '9'; i++, fraction_digits++) {
+            int d = p[i] - '0';
+            if (mantissa == 0 && d == 0) { exponent--; continue; }
+            if (significant < 19) { mantissa = mantissa * 10 + (uint64_t)d; exponent--; }
+            significant++;
+        }
+        if (fraction_digits == 0) return 0;
+    }
+    if (i < len && (p[i] == 'e' || p[i] == 'E')) {
+        int exp_negative = 0, exp_digits = 0;
+        int64_t e = 0;
+        i++;
+        if (i < len && (p[i] == '+' || p[i] == '-')) exp_negative = p[i++] == '-';
+        for (; i < len && p[i] >= '0' && p[i] <= '9'; i++, exp_digits++) {
+            if (e < 100000) e = e * 10 + (p[i] - '0');
+        }
+        if (exp_digits == 0) return 0;
+        exponent += exp_negative ? -e : e;
+    }
+    if (i != len) return 0;
+    if (significant <= 19 && mantissa <= (1ULL << 53) && exponent >= -22 && exponent <= 22) {
+        double v = (double)mantissa;
+        v = exponent < 0 ? v / POWERS[-exponent] : v * POWERS[exponent];
+        *value = negative ? -v : v;
+        return 1;
+    }
+    char copy[72];
+    if (len >= (int64_t)sizeof(copy)) return 0;
+    memcpy(copy, p, (size_t)len);
+    copy[len] = 0;
+    char *stop = NULL;
+    *value = strtod(copy, &stop);
+    return stop == copy + len;
+}
+
+/* One cell of every row as float64, NaN where it is empty. 1 when some cell was empty,
+ * 0 when none was, IRREGULAR when a cell is not a plain decimal number. */
+int64_t icx_floats(const uint8_t *data, int64_t rows, int64_t per_row, const int64_t *commas_t,
+                   const int64_t *starts, const int64_t *ends, int64_t cell, double *out) {
+    int64_t empty = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t start, end;
+        cell_bounds(rows, per_row, commas_t, starts, ends, cell, r, &start, &end);
+        if (end <= start) {
+            out[r] = __builtin_nan("");
+            empty = 1;
+        } else if (!decimal(data + start, end - start, &out[r])) {
+            return IRREGULAR;
+        }
+    }
+    return empty;
+}
+
+/* The output rows, in `order`, each its pieces in turn (buffer, start, length), with ".0"
+ * inserted at each of the row's cuts that lies inside one of its pieces from the cut's
+ * buffer (start < position <= start + length). A row's cuts are sorted by position.
+ * Returns the bytes written, or IRREGULAR when they would pass `cap`. */
+int64_t icx_gather(const uint8_t *const *buffers, const int32_t *piece_buffer, const int64_t *piece_start,
+                   const int64_t *piece_length, const int64_t *row_first, const int64_t *row_count,
+                   const int64_t *order, int64_t rows, const int64_t *cut_first, const int64_t *cut_position,
+                   const int32_t *cut_buffer, uint8_t *out, int64_t cap) {
+    int64_t written = 0;
+    for (int64_t k = 0; k < rows; k++) {
+        int64_t r = order ? order[k] : k;
+        int64_t first_cut = cut_first[r], cuts_end = cut_first[r + 1];
+        for (int64_t j = row_first[r], stop = row_first[r] + row_count[r]; j < stop; j++) {
+            const uint8_t *source = buffers[piece_buffer[j]];
+            int64_t from = piece_start[j], to = from + piece_length[j];
+            for (int64_t cut = first_cut; cut < cuts_end; cut++) {
+                int64_t at = cut_position[cut];
+                if (cut_buffer[cut] != piece_buffer[j] || at <= from || at > to) continue;
+                int64_t n = at - from;
+                if (written + n + 2 > cap) return IRREGULAR;
+                memcpy(out + written, source + from, (size_t)n);
+                written += n;
+                out[written++] = '.';
+                out[written++] = '0';
+                from = at;
+            }
+            int64_t n = to - from;
+            if (written + n > cap) return IRREGULAR;
+            memcpy(out + written, source + from, (size_t)n);
+            written += n;
+        }
+    }
+    return written;
+}
