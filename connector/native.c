@@ -234,7 +234,7 @@ static int decimal(const uint8_t *p, int64_t len, double *value) {
         *value = negative ? -v : v;
         return 1;
     }
-    char copy[72];
+    char copy[512];
     if (len >= (int64_t)sizeof(copy)) return 0;
     memcpy(copy, p, (size_t)len);
     copy[len] = 0;
@@ -294,4 +294,55 @@ int64_t icx_gather(const uint8_t *const *buffers, const int32_t *piece_buffer, c
         }
     }
     return written;
+}
+
+static inline void put2(uint8_t *p, int64_t v) {
+    p[0] = (uint8_t)('0' + v / 10);
+    p[1] = (uint8_t)('0' + v % 10);
+}
+
+/* ns since the epoch -> 'YYYY-MM-DDTHH:MM:SS.fffffffffZ' (width 30), or with each
+ * instant's UTC offset in seconds, local time ending '+HH:MM' (width 35). */
+void icx_iso_time(const int64_t *ns, int64_t count, const int64_t *offsets_s, uint8_t *out, int64_t width) {
+    for (int64_t i = 0; i < count; i++) {
+        uint8_t *p = out + i * width;
+        int64_t value = ns[i];  /* the offset is already added: it only picks the suffix */
+        int64_t seconds = value / 1000000000LL, fraction = value % 1000000000LL;
+        if (fraction < 0) { fraction += 1000000000LL; seconds -= 1; }
+        int64_t days = seconds / 86400, second = seconds % 86400;
+        if (second < 0) { second += 86400; days -= 1; }
+        /* H. Hinnant's civil_from_days */
+        int64_t z = days + 719468;
+        int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+        int64_t doe = z - era * 146097;
+        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        int64_t mp = (5 * doy + 2) / 153;
+        int64_t day = doy - (153 * mp + 2) / 5 + 1;
+        int64_t month = mp < 10 ? mp + 3 : mp - 9;
+        int64_t year = yoe + era * 400 + (month <= 2);
+        put2(p, year / 100);
+        put2(p + 2, year % 100);
+        p[4] = '-';
+        put2(p + 5, month);
+        p[7] = '-';
+        put2(p + 8, day);
+        p[10] = 'T';
+        put2(p + 11, second / 3600);
+        p[13] = ':';
+        put2(p + 14, second / 60 % 60);
+        p[16] = ':';
+        put2(p + 17, second % 60);
+        p[19] = '.';
+        for (int k = 28; k >= 20; k--) { p[k] = (uint8_t)('0' + fraction % 10); fraction /= 10; }
+        if (offsets_s == NULL) {
+            p[29] = 'Z';
+        } else {
+            int64_t offset = offsets_s[i] < 0 ? -offsets_s[i] : offsets_s[i];
+            p[29] = offsets_s[i] < 0 ? '-' : '+';
+            put2(p + 30, offset / 3600);
+            p[32] = ':';
+            put2(p + 33, offset / 60 % 60);
+        }
+    }
 }

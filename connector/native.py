@@ -42,6 +42,7 @@ _SIGNATURES = {
     "icx_times": [_P, _I, _I, _P, _P, _P, _I, ctypes.c_int32, _P],
     "icx_floats": [_P, _I, _I, _P, _P, _P, _I, _P],
     "icx_gather": [_P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _I],
+    "icx_iso_time": [_P, _I, _P, _P, _I],
 }
 
 
@@ -100,6 +101,14 @@ class Kernels:
         status = self._lib.icx_floats(_address(data), len(starts), len(commas), _address(commas),
                                       _address(starts), _address(ends), cell, _address(out))
         return None if status == IRREGULAR else (out, bool(status))
+
+    def iso_time(self, ns: np.ndarray, offsets_s: np.ndarray | None, width: int) -> np.ndarray:
+        """(count, width) bytes of times as render.iso_time writes them."""
+        ns = np.ascontiguousarray(ns, dtype=np.int64)
+        offsets = None if offsets_s is None else np.ascontiguousarray(offsets_s, dtype=np.int64)
+        out = np.empty((len(ns), width), dtype=np.uint8)
+        self._lib.icx_iso_time(_address(ns), len(ns), _address(offsets), _address(out), width)
+        return out
 
     def gather(self, buffers: list[np.ndarray], piece_buffer: np.ndarray, piece_start: np.ndarray,
                piece_length: np.ndarray, row_first: np.ndarray, row_count: np.ndarray, order: np.ndarray | None,

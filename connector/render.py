@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import native
+
 _ISO_TEMPLATE = np.frombuffer(b"0000-00-00T00:00:00.000000000Z", dtype=np.uint8)
 _ISO_WIDTH = len(_ISO_TEMPLATE)
 _NEEDS_QUOTES = r'[",\r\n]'
@@ -94,8 +96,12 @@ def iso_time(ns: pa.Array | np.ndarray, offsets_s: np.ndarray | None = None) -> 
         values = values + offsets_s * 1_000_000_000
     count = len(values)
     width = _ISO_WIDTH if offsets_s is None else _ISO_WIDTH + 5
-    out = np.empty((count, width), dtype=np.uint8)
-    if count:
+    kernels = native.kernels()
+    if kernels is not None:
+        out = kernels.iso_time(values, offsets_s, width)
+    else:
+        out = np.empty((count, width), dtype=np.uint8)
+    if count and kernels is None:
         seconds, fraction = np.divmod(values, 1_000_000_000)
         days, second_of_day = np.divmod(seconds, 86400)
         out[:, 0:10] = _dates(days)

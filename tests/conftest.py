@@ -61,3 +61,15 @@ def influx1_auth() -> Iterator[Influx1Server]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["c", "numpy"])
+def byte_path(request, monkeypatch):
+    """Run a test on the C kernels and again on the numpy path: both must write the same.
+    Where a C compiler exists (CI installs one), the kernels must build."""
+    from connector import native
+
+    monkeypatch.setenv("INFLUXDB_CONNECTOR_NATIVE", "1" if request.param == "c" else "0")
+    if request.param == "c" and native.kernels() is None:
+        pytest.fail("the C kernels did not build (is a C compiler installed?)")
+    return request.param

@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector import native
 from connector.assemble import window_csv
 from connector.columns import Layout
 from connector.sources import annotated_csv
@@ -26,12 +25,7 @@ from connector.sources.raw_rows import locate
 from connector.views import Pieces, gather, per_row, strings
 
 
-@pytest.fixture(autouse=True, params=["c", "numpy"])
-def byte_path(request, monkeypatch):
-    """Every test here runs on the C kernels and on the numpy path: both must write the same."""
-    monkeypatch.setenv("INFLUXDB_CONNECTOR_NATIVE", "1" if request.param == "c" else "0")
-    assert (native.kernels() is not None) == (request.param == "c"), "the C kernels did not build"
-    return request.param
+pytestmark = pytest.mark.usefixtures("byte_path")  # every test: on the C kernels, then on numpy
 
 
 @contextmanager

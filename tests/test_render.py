@@ -10,6 +10,7 @@ import pytest
 from connector import render
 
 
+@pytest.mark.usefixtures("byte_path")
 def test_iso_time_is_nine_digits_utc_for_every_instant():
     ns = np.array([0, -1, 1_704_067_230_000_000_789, -2_208_988_799_500_000_000, 951_782_400 * 10**9,
                    9_223_372_036_854_775_806, -9_223_372_036_854_775_806], dtype=np.int64)
@@ -20,6 +21,7 @@ def test_iso_time_is_nine_digits_utc_for_every_instant():
         "1677-09-21T00:12:43.145224194Z"]
 
 
+@pytest.mark.usefixtures("byte_path")
 def test_iso_time_agrees_with_pandas_on_random_instants():
     rng = np.random.default_rng(3)
     ns = rng.integers(-9_000_000_000_000_000_000, 9_000_000_000_000_000_000, size=20_000, dtype=np.int64)
@@ -30,11 +32,13 @@ def test_iso_time_agrees_with_pandas_on_random_instants():
     assert (pd.to_datetime(pd.Series(ours)).astype("int64").to_numpy() == ns).all()
 
 
+@pytest.mark.usefixtures("byte_path")
 def test_iso_time_with_a_fixed_offset():
     assert render.iso_time(np.array([0, 0]), np.array([5 * 3600 + 1800, -3600])).to_pylist() == [
         "1970-01-01T05:30:00.000000000+05:30", "1969-12-31T23:00:00.000000000-01:00"]
 
 
+@pytest.mark.usefixtures("byte_path")
 def test_named_zones_follow_daylight_saving_and_keep_one_width():
     winter, summer = 1_704_067_200_000_000_000, 1_719_792_000_000_000_001  # 2024-01-01, 2024-07-01
     text = render.time_text(np.array([winter, summer]), "iso", "Europe/Berlin").to_pylist()

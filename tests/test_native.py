@@ -1,0 +1,144 @@
+"""The C kernels read numbers and times exactly as Arrow (and Python) do, or decline.
+
+A kernel that declines (None) hands the cells to the general path, so a wrong answer is
+the only failure that matters: every accepted text must give the same double or the same
+nanosecond as the reference, bit for bit.
+"""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connector import native
+from connector.sources.base import TIME_TYPE
+
+
+@pytest.fixture(scope="module")
+def kernels():
+    found = native.kernels()
+    if found is None:
+        pytest.fail("the C kernels did not build (is a C compiler installed?)")
+    return found
+
+
+def one_column(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows 'x,<text>' as the kernels address them: (data, commas, starts, ends)."""
+    encoded = [b"x," + t.encode() for t in texts]
+    data = np.frombuffer(b"\n".join(encoded) + b"\n", dtype=np.uint8)
+    starts = np.cumsum([0] + [len(e) + 1 for e in encoded[:-1]]).astype(np.int64)
+    ends = starts + np.array([len(e) for e in encoded], dtype=np.int64)
+    commas = (starts + 1).reshape(1, -1).copy()
+    return data, commas, starts, ends
+
+
+def read_float(kernels, text: str) -> float | None:
+    found = kernels.floats(*one_column([text]), 1)
+    return None if found is None else float(found[0][0])
+
+
+def bits(value: float) -> bytes:
+    return struct.pack("<d", value)
+
+
+FLOAT_FORMS = [repr, lambda x: f"{x:.6f}", lambda x: f"{x:.17g}", lambda x: f"{x:e}", lambda x: f"{x:.3E}",
+               lambda x: f"{x:.0f}", lambda x: f"{x:.25f}"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(FLOAT_FORMS))
+def test_every_decimal_text_reads_as_the_correctly_rounded_double(kernels, value, form):
+    text = form(value)
+    found = read_float(kernels, text)
+    if found is None:  # declined: only texts too long to copy for strtod
+        assert len(text) >= 512, text
+    else:
+        assert bits(found) == bits(float(text)), text
+
+
+@pytest.mark.parametrize("text", ["0", "-0", "12", "-7", "60.28", "0.000001", "1e+20", "1E-5", "9007199254740993",
+                                  "123456789012345678901234567890", "0.1000000000000000055511151231257827",
+                                  "2.2250738585072011e-308", "1.7976931348623157e308", "4.9e-324", "1e-400",
+                                  "00012.5000", "18446744073709551616"])
+def test_hard_decimals_agree_with_python(kernels, text):
+    assert bits(read_float(kernels, text)) == bits(float(text))
+
+
+@pytest.mark.parametrize("text", ["1e", ".5", "1.", "+1", "--1", "nan", "NaN", "inf", "-Infinity", "0x10", " 1",
+                                  "1 ", "1,5", "1e+", "e5", "-", "1.2.3", ""])
+def test_anything_else_is_declined(kernels, text):
+    # Declined: Arrow reads the column instead, and says what is wrong with it.
+    assert read_float(kernels, text) is None or text == ""
+
+
+def test_empty_cells_are_nan_and_reported(kernels):
+    values, empty = kernels.floats(*one_column(["1.5", "", "2"]), 1)
+    assert values[0] == 1.5 and np.isnan(values[1]) and values[2] == 2.0 and empty is True
+    assert kernels.floats(*one_column(["1.5", "2"]), 1)[1] is False
+
+
+def arrow_ns(texts: list[str]) -> list[int | None]:
+    try:
+        return pa.array(texts).cast(TIME_TYPE).cast(pa.int64()).to_pylist()
+    except pa.ArrowInvalid:
+        return [None] * len(texts)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(-9_223_372_036_854_775_000, 9_223_372_036_854_775_000),
+       st.sampled_from([9, 6, 3, 1, 0]), st.sampled_from(["Z", "+05:30", "-11:00", "+00:00"]))
+def test_rfc3339_times_read_as_arrow_reads_them(kernels, ns, digits, zone):
+    seconds, fraction = divmod(ns, 10**9)
+    text = np.datetime_as_string(np.datetime64(seconds, "s"), unit="s")
+    if digits:
+        text += "." + f"{fraction:09d}"[:digits]
+    text += zone
+    found = kernels.times(*one_column([text]), 1, True)
+    expected = arrow_ns([text])[0]
+    if found is not None:  # declined near the ends of int64: Arrow decides there
+        assert int(found[0]) == expected, text
+
+
+@pytest.mark.parametrize("text", ["2024-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "2024-01-01 00:00:00Z",
+                                  "2024-01-01T00:00:00", "2024-01-01T24:00:00Z", "2024-01-01T00:00:60Z",
+                                  "2024-01-01T00:00:00.Z", "2024-01-01T00:00:00.1234567891Z", "2024-1-01T00:00:00Z",
+                                  "2024-01-01T00:00:00+0530", "2024-01-01T00:00:00z", ""])
+def test_other_time_texts_are_declined(kernels, text):
+    assert kernels.times(*one_column([text]), 1, True) is None
+
+
+@pytest.mark.parametrize("text, value", [("0", 0), ("-1", -1), ("1704067200000000000", 1704067200000000000),
+                                         ("9223372036854775807", 2**63 - 1), ("-9223372036854775807", -(2**63 - 1)),
+                                         ("000042", 42)])
+def test_integer_times(kernels, text, value):
+    assert kernels.times(*one_column([text]), 1, False).tolist() == [value]
+
+
+@pytest.mark.parametrize("text", ["9223372036854775808", "99999999999999999999", "+5", "-", "", "1.0", "1e9"])
+def test_integer_times_beyond_int64_or_not_integers_are_declined(kernels, text):
+    assert kernels.times(*one_column([text]), 1, False) is None
+
+
+def test_a_machine_without_a_compiler_runs_the_numpy_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFLUXDB_CONNECTOR_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "/bin/false")
+    assert native._load() is None
+    assert list(tmp_path.iterdir()) == []  # nothing half-built is left behind
+
+
+def test_the_library_is_built_once_per_source_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFLUXDB_CONNECTOR_CACHE", str(tmp_path))
+    assert native._load() is not None
+    built = list(tmp_path.iterdir())
+    assert len(built) == 1 and built[0].name.startswith("native-") and built[0].suffix == ".so"
+    monkeypatch.setenv("CC", "/bin/false")  # a second load must not compile again
+    assert native._load() is not None
+
+
+def test_the_switch_turns_the_kernels_off(monkeypatch):
+    monkeypatch.setenv("INFLUXDB_CONNECTOR_NATIVE", "0")
+    assert native.kernels() is None
