@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # Make a fresh machine ready: a project virtualenv with every Python dependency, and
-# Debian's influxdb package (a real InfluxDB 1.x for the tests and the demo).
+# Debian's packages below.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 
-if ! command -v influxd >/dev/null 2>&1; then
+# Debian's influxdb (a real InfluxDB 1.x) and a C compiler (the connector builds its C
+# kernels on first use; the tests check that they build, and run the numpy path as well).
+packages=""
+command -v influxd >/dev/null 2>&1 || packages="$packages influxdb"
+command -v cc >/dev/null 2>&1 || packages="$packages gcc libc6-dev"
+if [ -n "$packages" ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "[bootstrap] installing Debian's influxdb package (InfluxDB 1.x)" >&2
+    echo "[bootstrap] installing Debian's$packages" >&2
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null
-    # The package may start a system service; the tests and the demo start their own.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null
+    # The influxdb package may start a system service; the tests and the demo start their own.
     (service influxdb stop >/dev/null 2>&1 || true)
   else
-    echo "[bootstrap] influxd not found and cannot apt-get install influxdb (not root?)" >&2
+    echo "[bootstrap] missing$packages and cannot apt-get install them (not root?)" >&2
   fi
 fi
 
