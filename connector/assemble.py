@@ -106,14 +106,13 @@ def window_csv(parts: list[Part], layout: Layout) -> Rendered:
             described.append(_rendered_pieces(part, layout, buffers))
         else:
             described.append(_raw_pieces(part, layout, recipe, buffers, constants))
-    order_index = None if order is None else _numpy(order)
     if kernels is not None:
-        data = _gather_in_c(kernels, buffers, described, order_index)
+        data = _gather_in_c(kernels, buffers, described, order)
     else:
         split = [d.split(constants) for d in described]
         pieces = views.Pieces.concat([p for p, _ in split])
         counts = np.concatenate([c for _, c in split])
-        data = views.gather(buffers, pieces.take(views.per_row(counts, order_index)))
+        data = views.gather(buffers, pieces.take(views.per_row(counts, order)))
     return Rendered([data], len(times), int(times.min()), int(times.max()))
 
 
@@ -302,14 +301,41 @@ def _split_for_dot_zero(buffer: np.ndarray, start: np.ndarray, length: np.ndarra
     return views.Pieces(out_buffer, out_start, out_length), counts
 
 
-def _row_order(parts: list[Part], layout: Layout) -> tuple[pa.Array | None, np.ndarray]:
+def _row_order(parts: list[Part], layout: Layout) -> tuple[np.ndarray | None, np.ndarray]:
     """The rows' order (time, then every tag) and their times; None when already in order:
     one part whose times strictly increase (one series, or 1.x's merge without ties)."""
+    by_runs = _order_by_runs(parts, layout.sort_tags)
+    if by_runs is not None:
+        return by_runs
     keys = _sort_keys(parts, layout.sort_tags)
     times = keys.column("time").to_numpy()
-    if len(parts) == 1 and (len(times) < 2 or bool(np.all(times[1:] > times[:-1]))):
+    if _in_order(parts, times):
         return None, times
-    return pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names]), times
+    return _numpy(pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])), times
+
+
+def _in_order(parts: list[Part], times: np.ndarray) -> bool:
+    return len(parts) == 1 and (len(times) < 2 or bool(np.all(times[1:] > times[:-1])))
+
+
+def _order_by_runs(parts: list[Part], tags: tuple[str, ...]) -> tuple[np.ndarray | None, np.ndarray] | None:
+    """The same order from runs of one series (see RawRows.runs): each run's tags ranked
+    once, rows grouped by rank, then a stable sort by time, which merges the runs' sorted
+    times. Ties keep the parts' order, as Arrow's stable sort does. None when a part has no
+    runs."""
+    runs = [p.raw.runs(tags) if p.parsed is None and p.raw is not None else None for p in parts]
+    if any(r is None for r in runs):
+        return None
+    times = np.concatenate([p.raw.time_ns for p in parts])  # type: ignore[union-attr]
+    if _in_order(parts, times):
+        return None, times
+    # "" for no tag sorts first, as in _sort_keys; str order is UTF-8 byte order.
+    keys = [tuple("" if v is None else v for v in key) for r in runs for key in r.keys]  # type: ignore[union-attr]
+    rank_of = {key: rank for rank, key in enumerate(sorted(set(keys)))}
+    lengths = np.concatenate([r.lengths for r in runs])  # type: ignore[union-attr]
+    rank = np.repeat(np.array([rank_of[k] for k in keys], dtype=np.int32), lengths)
+    grouped = np.argsort(rank, kind="stable")
+    return grouped[np.argsort(times[grouped], kind="stable")], times
 
 
 def _chunks_of(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:

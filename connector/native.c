@@ -346,3 +346,27 @@ void icx_iso_time(const int64_t *ns, int64_t count, const int64_t *offsets_s, ui
         }
     }
 }
+
+/* The rows where any of `cells` holds other bytes than in the row before (row 0 always):
+ * where a run of one series starts. Writes the starts and returns their count, or
+ * IRREGULAR as soon as there would be more than `cap` (series interleaved row by row). */
+int64_t icx_runs(const uint8_t *data, int64_t rows, int64_t per_row, const int64_t *commas_t,
+                 const int64_t *starts, const int64_t *ends, const int64_t *cells, int64_t ncells,
+                 int64_t *out, int64_t cap) {
+    int64_t count = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        int differs = r == 0;
+        for (int64_t k = 0; k < ncells && !differs; k++) {
+            int64_t start, end, before_start, before_end;
+            cell_bounds(rows, per_row, commas_t, starts, ends, cells[k], r, &start, &end);
+            cell_bounds(rows, per_row, commas_t, starts, ends, cells[k], r - 1, &before_start, &before_end);
+            differs = end - start != before_end - before_start ||
+                      memcmp(data + start, data + before_start, (size_t)(end - start)) != 0;
+        }
+        if (differs) {
+            if (count == cap) return IRREGULAR;
+            out[count++] = r;
+        }
+    }
+    return count;
+}

@@ -43,6 +43,7 @@ _SIGNATURES = {
     "icx_floats": [_P, _I, _I, _P, _P, _P, _I, _P],
     "icx_gather": [_P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _I],
     "icx_iso_time": [_P, _I, _P, _P, _I],
+    "icx_runs": [_P, _I, _I, _P, _P, _P, _P, _I, _P, _I],
 }
 
 
@@ -101,6 +102,15 @@ class Kernels:
         status = self._lib.icx_floats(_address(data), len(starts), len(commas), _address(commas),
                                       _address(starts), _address(ends), cell, _address(out))
         return None if status == IRREGULAR else (out, bool(status))
+
+    def runs(self, data: np.ndarray, commas: np.ndarray, starts: np.ndarray, ends: np.ndarray, cells: list[int],
+             cap: int) -> np.ndarray | None:
+        """The first row of each run of rows with the same bytes in `cells`; None past `cap` runs."""
+        wanted = np.asarray(cells, dtype=np.int64)
+        out = np.empty(max(cap, 1), dtype=np.int64)
+        found = self._lib.icx_runs(_address(data), len(starts), len(commas), _address(commas), _address(starts),
+                                   _address(ends), _address(wanted), len(wanted), _address(out), cap)
+        return None if found == IRREGULAR else out[:found]
 
     def iso_time(self, ns: np.ndarray, offsets_s: np.ndarray | None, width: int) -> np.ndarray:
         """(count, width) bytes of times as render.iso_time writes them."""

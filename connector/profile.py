@@ -47,6 +47,7 @@ from .plot_data import PlotData, PlotSeries
 from .profile_cells import VALUE_CAP
 from .profile_report import GAPS_SHOWN, SUB_BITS
 from .sources.base import ARROW_TYPES, TIME_COLUMN, Part
+from .sources.raw_rows import SeriesRuns
 
 GAP_KEEP = 16             # largest intervals kept per series (positions of the longest gaps)
 MAX_PLOT_SERIES = 12      # series with plot buffers (a legend longer than this is unreadable)
@@ -194,6 +195,9 @@ class Profiler:
 
     def _part_series(self, part: Part) -> tuple[np.ndarray | None, list[int]]:
         """(code per row or None when the part is one series, global id per code)."""
+        runs = part.raw.runs(self.tags) if part.parsed is None and part.raw is not None else None
+        if runs is not None:
+            return self._run_series(runs)
         n = part.num_rows
         constant: dict[str, str | None] = {}
         varying: list[tuple[str, list[str | None], np.ndarray]] = []
@@ -240,6 +244,20 @@ class Profiler:
         if len(ids) == 1:
             return None, ids
         return code, ids
+
+    def _run_series(self, runs: SeriesRuns) -> tuple[np.ndarray | None, list[int]]:
+        ids: list[int] = []
+        code_of: dict[int, int] = {}
+        run_codes = []
+        for key in runs.keys:
+            sid = self._series_id(key)
+            if sid not in code_of:
+                code_of[sid] = len(ids)
+                ids.append(sid)
+            run_codes.append(code_of[sid])
+        if len(ids) == 1:
+            return None, ids
+        return np.repeat(np.array(run_codes, dtype=np.int64), runs.lengths), ids
 
     def _regroup(self, parts: list[Part]) -> _Window:
         pieces: list[tuple[int, int, np.ndarray | None]] = []   # (series id, part, rows)

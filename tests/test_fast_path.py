@@ -50,7 +50,7 @@ CELL_TEXT = {
     "boolean": st.sampled_from(["true", "false", ""]),
     "string": st.sampled_from(["plain", "v1.2", "e", "12", "Zürich ü", "a b", "", "x.y.z"]),
 }
-TAG_TEXT = st.sampled_from(["u1", "unit.7", "e", "12", "Straße", "plant-a", "1.0"])
+TAG_TEXT = st.sampled_from(["u1", "unit.7", "e", "12", "Straße", "plant-a", "1.0", ""])  # "": a table lacks the tag
 
 
 @st.composite
@@ -106,6 +106,27 @@ def test_located_blocks_write_the_same_bytes_as_parsed_ones(data):
         b.to_pybytes() for b in window_csv([slow], layout).data)
     for name in slow.table.column_names:
         assert fast.table.column(name).to_pylist() == slow.table.column(name).to_pylist(), name
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_located_blocks_give_the_same_profile_as_parsed_ones(data):
+    import json
+
+    from connector.profile import Profiler
+
+    body, tags, fields = data.draw(blocks())
+    (block,) = split_blocks(body)
+    fast = parse_block(block)
+    with parsed_with_arrow():
+        slow = parse_block(block)
+    results = []
+    for part in (fast, slow):
+        profiler = Profiler(tuple(sorted(tags)), dict(part.fields), 1_700_000_000_000_000_000,
+                            1_700_000_000_001_000_000)
+        profiler.add([part])
+        results.append(json.dumps(profiler.result(), sort_keys=True, default=str))
+    assert results[0] == results[1]
 
 
 def test_a_window_mixing_located_and_parsed_parts_is_sorted_as_one():

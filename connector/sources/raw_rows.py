@@ -38,6 +38,7 @@ class RawRows:
     _columns: dict[str, pa.Array] = field(default_factory=dict)
     _whole: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     _floats: dict[int, np.ndarray | None] = field(default_factory=dict)
+    _series: dict[tuple[str, ...], "SeriesRuns | None"] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @property
@@ -105,6 +106,45 @@ class RawRows:
                               offset=values.offset * 8).reshape(self.num_rows, len(run))
         return {c: np.ascontiguousarray(table[:, index]) for index, c in enumerate(run)}
 
+    def runs(self, tags: tuple[str, ...]) -> "SeriesRuns | None":
+        """The rows as runs of one series (2.x sends a table per series): where each run
+        starts and its tag values (None for an empty or missing cell). The sort and the
+        profile then work per run instead of comparing tag strings per row. None without
+        the C kernels, or when series change too often (1.x interleaves them row by row)."""
+        kernels = native.kernels()
+        if kernels is None:
+            return None
+        with self._lock:
+            if tags not in self._series:
+                self._series[tags] = self._find_runs(kernels, tags)
+            return self._series[tags]
+
+    def _find_runs(self, kernels: native.Kernels, tags: tuple[str, ...]) -> "SeriesRuns | None":
+        cells = [self.cells.get(tag) for tag in tags]
+        present = [cell for cell in cells if cell is not None]
+        if present:
+            starts = kernels.runs(self.data, self.commas, self.starts, self.ends, present,
+                                  MAX_RUNS + self.num_rows // 32)
+            if starts is None:
+                return None
+        else:
+            starts = np.zeros(1 if self.num_rows else 0, dtype=np.int64)
+        keys = []
+        for row in starts.tolist():
+            key = []
+            for cell in cells:
+                if cell is None:
+                    key.append(None)
+                    continue
+                first = int(self.starts[row] if cell == 0 else self.commas[cell - 1, row] + 1)
+                end = int(self.ends[row] if cell == len(self.commas) else self.commas[cell, row])
+                try:
+                    key.append(bytes(self.data[first:end]).decode("utf-8") or None)
+                except UnicodeDecodeError:
+                    return None
+            keys.append(tuple(key))
+        return SeriesRuns(starts, np.diff(np.append(starts, self.num_rows)), keys)
+
     def table(self) -> pa.Table:
         names = [TIME_COLUMN, *self.cells]
         return pa.Table.from_arrays([self.column(name) for name in names], names=names)
@@ -155,6 +195,18 @@ class RawRows:
             rows, found_cells, ends = rows[keep], found_cells[keep], ends[keep]
         order = np.lexsort((found_cells, rows))
         return rows[order], found_cells[order], ends[order]
+
+
+MAX_RUNS = 64  # runs of one series a block may have (plus one per 32 rows) for SeriesRuns
+
+
+@dataclass(frozen=True)
+class SeriesRuns:
+    """Consecutive rows of one series: first row, length and tag values of each run."""
+
+    starts: np.ndarray
+    lengths: np.ndarray
+    keys: list[tuple[str | None, ...]]
 
 
 def _runs(cells: list[int]) -> list[list[int]]:
