@@ -15,7 +15,10 @@ if sys.platform.startswith("linux"):
     try:
         import ctypes
 
-        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):
         pass
 
