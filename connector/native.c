@@ -370,3 +370,25 @@ int64_t icx_runs(const uint8_t *data, int64_t rows, int64_t per_row, const int64
     }
     return count;
 }
+
+/* Several float cells of every row in one pass over the rows (one column at a time would
+ * walk the window's bytes once per column): out is (ncells, rows), NaN where empty, and
+ * empty[k] says whether cell k had an empty one. 0, or IRREGULAR as icx_floats. */
+int64_t icx_floats_many(const uint8_t *data, int64_t rows, int64_t per_row, const int64_t *commas_t,
+                        const int64_t *starts, const int64_t *ends, const int64_t *cells, int64_t ncells,
+                        double *out, uint8_t *empty) {
+    memset(empty, 0, (size_t)ncells);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t k = 0; k < ncells; k++) {
+            int64_t start, end;
+            cell_bounds(rows, per_row, commas_t, starts, ends, cells[k], r, &start, &end);
+            if (end <= start) {
+                out[k * rows + r] = __builtin_nan("");
+                empty[k] = 1;
+            } else if (!decimal(data + start, end - start, &out[k * rows + r])) {
+                return IRREGULAR;
+            }
+        }
+    }
+    return 0;
+}

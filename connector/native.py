@@ -44,6 +44,7 @@ _SIGNATURES = {
     "icx_gather": [_P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _I],
     "icx_iso_time": [_P, _I, _P, _P, _I],
     "icx_runs": [_P, _I, _I, _P, _P, _P, _P, _I, _P, _I],
+    "icx_floats_many": [_P, _I, _I, _P, _P, _P, _P, _I, _P, _P],
 }
 
 
@@ -119,6 +120,18 @@ class Kernels:
         out = np.empty((len(ns), width), dtype=np.uint8)
         self._lib.icx_iso_time(_address(ns), len(ns), _address(offsets), _address(out), width)
         return out
+
+    def floats_many(self, data: np.ndarray, commas: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                    cells: list[int]) -> tuple[np.ndarray, np.ndarray] | None:
+        """((len(cells), rows) float64, NaN where empty; whether each cell had an empty one),
+        read in one pass over the rows; None when a cell is not a plain number."""
+        wanted = np.asarray(cells, dtype=np.int64)
+        out = np.empty((len(cells), len(starts)), dtype=np.float64)
+        empty = np.zeros(len(cells), dtype=np.uint8)
+        status = self._lib.icx_floats_many(_address(data), len(starts), len(commas), _address(commas),
+                                           _address(starts), _address(ends), _address(wanted), len(wanted),
+                                           _address(out), _address(empty))
+        return None if status == IRREGULAR else (out, empty.astype(bool))
 
     def gather(self, buffers: list[np.ndarray], piece_buffer: np.ndarray, piece_start: np.ndarray,
                piece_length: np.ndarray, row_first: np.ndarray, row_count: np.ndarray, order: np.ndarray | None,

@@ -142,3 +142,19 @@ def test_the_library_is_built_once_per_source_and_reused(tmp_path, monkeypatch):
 def test_the_switch_turns_the_kernels_off(monkeypatch):
     monkeypatch.setenv("INFLUXDB_CONNECTOR_NATIVE", "0")
     assert native.kernels() is None
+
+
+def test_several_float_cells_read_in_one_pass_match_one_at_a_time(kernels):
+    rows = [b"x,1.5,,7", b"x,-2,0.25,1e+20", b"x,,3,4"]
+    data = np.frombuffer(b"\n".join(rows) + b"\n", dtype=np.uint8)
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64)
+    ends = starts + lengths
+    commas = np.array([[int(s) + [i for i, b in enumerate(r) if b == 44][k] for s, r in zip(starts, rows)]
+                       for k in range(3)], dtype=np.int64)
+    values, empty = kernels.floats_many(data, commas, starts, ends, [1, 2, 3])
+    for index, cell in enumerate([1, 2, 3]):
+        one, one_empty = kernels.floats(data, commas, starts, ends, cell)
+        assert np.array_equal(values[index], one, equal_nan=True) and bool(empty[index]) == one_empty
+    assert empty.tolist() == [True, True, False]
+    assert kernels.floats_many(data, commas, starts, ends, [0, 1]) is None  # "x" is no number

@@ -82,13 +82,27 @@ class RawRows:
         cell = self.cells[name]
         kernels = native.kernels()
         if kernels is not None:
-            return kernels.floats(self.data, self.commas, self.starts, self.ends, cell)
+            return self._floats_in_c(kernels, cell)
         with self._lock:
             if cell not in self._floats:
                 run = next((r for r in _runs(list(self.float_cells)) if cell in r), None)
                 self._floats.update(self._run_floats(run) if run and len(run) > 1 else {cell: None})
             values = self._floats.get(cell)
             return None if values is None else (values, False)
+
+    def _floats_in_c(self, kernels: native.Kernels, cell: int) -> tuple[np.ndarray, bool] | None:
+        """All float cells are read on the first request, in one pass over the rows."""
+        with self._lock:
+            if cell not in self._floats:
+                wanted = sorted(set(self.float_cells) | {cell})
+                found = kernels.floats_many(self.data, self.commas, self.starts, self.ends, wanted)
+                if found is None:  # some cell is no plain number: each column on its own
+                    found_one = kernels.floats(self.data, self.commas, self.starts, self.ends, cell)
+                    self._floats[cell] = found_one  # type: ignore[assignment]
+                    return found_one
+                values, empty = found
+                self._floats.update({c: (values[i], bool(empty[i])) for i, c in enumerate(wanted)})  # type: ignore[misc]
+            return self._floats[cell]  # type: ignore[return-value]
 
     def _run_floats(self, run: list[int]) -> dict[int, np.ndarray | None]:
         bounds = [self.bounds(c) for c in run]
