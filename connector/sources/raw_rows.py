@@ -10,7 +10,6 @@ Arrow's CSV reader as before: this is a fast path, never a second opinion.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,9 +36,8 @@ class RawRows:
     newline_after: bool = False  # every row ends with one LF in `data`: it can be copied too
     _columns: dict[str, pa.Array] = field(default_factory=dict)
     _whole: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
-    _floats: dict[int, np.ndarray | None] = field(default_factory=dict)
+    _floats: dict = field(default_factory=dict)  # cell or run of cells -> values
     _series: dict[tuple[str, ...], "SeriesRuns | None"] = field(default_factory=dict)
-    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @property
     def num_rows(self) -> int:
@@ -53,15 +51,14 @@ class RawRows:
 
     def column(self, name: str) -> pa.Array:
         """One column as Arrow: the time as TIME_TYPE, any other as the server's text."""
-        with self._lock:  # the writer and the profile may both ask
-            if name not in self._columns:
-                if name == TIME_COLUMN:
-                    ns = np.ascontiguousarray(self.time_ns, dtype=np.int64)
-                    self._columns[name] = pa.Array.from_buffers(TIME_TYPE, len(ns), [None, pa.py_buffer(ns)])
-                else:
-                    start, end = self.bounds(self.cells[name])
-                    self._columns[name] = views.strings(self.data, start, end - start)
-            return self._columns[name]
+        return _once(self._columns, name, lambda: self._make_column(name))
+
+    def _make_column(self, name: str) -> pa.Array:
+        if name == TIME_COLUMN:
+            ns = np.ascontiguousarray(self.time_ns, dtype=np.int64)
+            return pa.Array.from_buffers(TIME_TYPE, len(ns), [None, pa.py_buffer(ns)])
+        start, end = self.bounds(self.cells[name])
+        return views.strings(self.data, start, end - start)
 
     def empty(self, name: str) -> np.ndarray:
         """Which rows have nothing in this column's cell."""
@@ -83,26 +80,25 @@ class RawRows:
         kernels = native.kernels()
         if kernels is not None:
             return self._floats_in_c(kernels, cell)
-        with self._lock:
-            if cell not in self._floats:
-                run = next((r for r in _runs(list(self.float_cells)) if cell in r), None)
-                self._floats.update(self._run_floats(run) if run and len(run) > 1 else {cell: None})
-            values = self._floats.get(cell)
-            return None if values is None else (values, False)
+        run = next((r for r in _runs(list(self.float_cells)) if cell in r), None)
+        values = _once(self._floats, tuple(run or [cell]),
+                       lambda: self._run_floats(run) if run and len(run) > 1 else {cell: None}).get(cell)
+        return None if values is None else (values, False)
 
     def _floats_in_c(self, kernels: native.Kernels, cell: int) -> tuple[np.ndarray, bool] | None:
         """All float cells are read on the first request, in one pass over the rows."""
-        with self._lock:
-            if cell not in self._floats:
-                wanted = sorted(set(self.float_cells) | {cell})
-                found = kernels.floats_many(self.data, self.commas, self.starts, self.ends, wanted)
-                if found is None:  # some cell is no plain number: each column on its own
-                    found_one = kernels.floats(self.data, self.commas, self.starts, self.ends, cell)
-                    self._floats[cell] = found_one  # type: ignore[assignment]
-                    return found_one
-                values, empty = found
-                self._floats.update({c: (values[i], bool(empty[i])) for i, c in enumerate(wanted)})  # type: ignore[misc]
-            return self._floats[cell]  # type: ignore[return-value]
+        def every_float_cell() -> dict[int, tuple[np.ndarray, bool] | None]:
+            wanted = sorted(set(self.float_cells))
+            found = kernels.floats_many(self.data, self.commas, self.starts, self.ends, wanted) if wanted else None
+            if found is None:  # some cell is no plain number: each column on its own
+                return {}
+            values, empty = found
+            return {c: (values[i], bool(empty[i])) for i, c in enumerate(wanted)}
+
+        read = _once(self._floats, "every float cell", every_float_cell)
+        if cell in read:
+            return read[cell]
+        return _once(self._floats, cell, lambda: kernels.floats(self.data, self.commas, self.starts, self.ends, cell))
 
     def _run_floats(self, run: list[int]) -> dict[int, np.ndarray | None]:
         bounds = [self.bounds(c) for c in run]
@@ -128,10 +124,7 @@ class RawRows:
         kernels = native.kernels()
         if kernels is None:
             return None
-        with self._lock:
-            if tags not in self._series:
-                self._series[tags] = self._find_runs(kernels, tags)
-            return self._series[tags]
+        return _once(self._series, tags, lambda: self._find_runs(kernels, tags))
 
     def _find_runs(self, kernels: native.Kernels, tags: tuple[str, ...]) -> "SeriesRuns | None":
         cells = [self.cells.get(tag) for tag in tags]
@@ -167,10 +160,7 @@ class RawRows:
         """(row, cell, position) after every float cell written without '.' or 'e' ('12'): where
         a '.0' goes so that a reader keeps the column a float. Sorted by row, then cell."""
         key = tuple(sorted(cells))
-        with self._lock:
-            if key not in self._whole:
-                self._whole[key] = self._find_whole_floats(list(key))
-            return self._whole[key]
+        return _once(self._whole, key, lambda: self._find_whole_floats(list(key)))
 
     def _find_whole_floats(self, cells: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         nothing = np.zeros(0, np.int64)
@@ -209,6 +199,20 @@ class RawRows:
             rows, found_cells, ends = rows[keep], found_cells[keep], ends[keep]
         order = np.lexsort((found_cells, rows))
         return rows[order], found_cells[order], ends[order]
+
+
+_MISSING = object()
+
+
+def _once(cache: dict, key, compute):
+    """cache[key], computed on first use. No lock: the writer and the profile ask for the
+    same things from different threads, and a lock held through one's computation made
+    the other wait for work it did not need. Two threads asking at once both compute
+    (the same value, the first one stored is kept)."""
+    value = cache.get(key, _MISSING)
+    if value is _MISSING:
+        value = cache.setdefault(key, compute())
+    return value
 
 
 MAX_RUNS = 64  # runs of one series a block may have (plus one per 32 rows) for SeriesRuns
