@@ -332,6 +332,8 @@ static inline void put2(uint8_t *p, int64_t v) {
 /* ns since the epoch -> 'YYYY-MM-DDTHH:MM:SS.fffffffffZ' (width 30), or with each
  * instant's UTC offset in seconds, local time ending '+HH:MM' (width 35). */
 void icx_iso_time(const int64_t *ns, int64_t count, const int64_t *offsets_s, uint8_t *out, int64_t width) {
+    uint8_t date[10];
+    int64_t last_days = INT64_MIN;
     for (int64_t i = 0; i < count; i++) {
         uint8_t *p = out + i * width;
         int64_t value = ns[i];  /* the offset is already added: it only picks the suffix */
@@ -339,22 +341,26 @@ void icx_iso_time(const int64_t *ns, int64_t count, const int64_t *offsets_s, ui
         if (fraction < 0) { fraction += 1000000000LL; seconds -= 1; }
         int64_t days = seconds / 86400, second = seconds % 86400;
         if (second < 0) { second += 86400; days -= 1; }
-        /* H. Hinnant's civil_from_days */
-        int64_t z = days + 719468;
-        int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-        int64_t doe = z - era * 146097;
-        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        int64_t mp = (5 * doy + 2) / 153;
-        int64_t day = doy - (153 * mp + 2) / 5 + 1;
-        int64_t month = mp < 10 ? mp + 3 : mp - 9;
-        int64_t year = yoe + era * 400 + (month <= 2);
-        put2(p, year / 100);
-        put2(p + 2, year % 100);
-        p[4] = '-';
-        put2(p + 5, month);
-        p[7] = '-';
-        put2(p + 8, day);
+        if (days != last_days) {  /* a window's rows share a few days: the date is made once a day */
+            /* H. Hinnant's civil_from_days */
+            int64_t z = days + 719468;
+            int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+            int64_t doe = z - era * 146097;
+            int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+            int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+            int64_t mp = (5 * doy + 2) / 153;
+            int64_t day = doy - (153 * mp + 2) / 5 + 1;
+            int64_t month = mp < 10 ? mp + 3 : mp - 9;
+            int64_t year = yoe + era * 400 + (month <= 2);
+            put2(date, year / 100);
+            put2(date + 2, year % 100);
+            date[4] = '-';
+            put2(date + 5, month);
+            date[7] = '-';
+            put2(date + 8, day);
+            last_days = days;
+        }
+        memcpy(p, date, 10);
         p[10] = 'T';
         put2(p + 11, second / 3600);
         p[13] = ':';
