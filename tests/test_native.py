@@ -123,11 +123,22 @@ def test_integer_times_beyond_int64_or_not_integers_are_declined(kernels, text):
     assert kernels.times(*one_column([text]), 1, False) is None
 
 
-def test_a_machine_without_a_compiler_runs_the_numpy_path(tmp_path, monkeypatch):
+def test_a_machine_without_a_compiler_runs_the_numpy_path_and_says_so(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("INFLUXDB_CONNECTOR_CACHE", str(tmp_path))
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with caplog.at_level("INFO", logger="connector"):
+        assert native._load() is None
+    assert "no C compiler found: using the numpy byte path" in caplog.text
+
+
+def test_a_compiler_that_fails_leaves_nothing_half_built(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("INFLUXDB_CONNECTOR_CACHE", str(tmp_path))
     monkeypatch.setenv("CC", "/bin/false")
-    assert native._load() is None
-    assert list(tmp_path.iterdir()) == []  # nothing half-built is left behind
+    with caplog.at_level("INFO", logger="connector"):
+        assert native._load() is None
+    assert "the C kernels could not be built or loaded" in caplog.text
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_library_is_built_once_per_source_and_reused(tmp_path, monkeypatch):

@@ -65,3 +65,20 @@ def test_the_nasty_measurement_exactly(both, tmp_path):
         "2024-01-01T00:00:10.000000000Z,p,,,-0.0,,,\n"
         "2024-01-01T00:00:15.000000000Z,,u3,,,,,it's ü\n"
     )
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+@pytest.mark.parametrize("measurement", ["machine", "odd name"])
+def test_the_c_kernels_and_the_numpy_path_write_the_same_files(both, tmp_path, monkeypatch, api, measurement):
+    v1, v2 = both
+    server = v1 if api == "v1" else v2
+    common = dict(url=server.url, token="" if api == "v1" else "tok", org="-" if api == "v1" else "org", api=api,
+                  bucket="same", measurement=measurement, time_col="timestamp", range_start="2024-01-01",
+                  range_end="2024-01-02")
+    written = {}
+    for path in ("1", "0"):
+        monkeypatch.setenv("INFLUXDB_CONNECTOR_NATIVE", path)
+        export(local_dir=str(tmp_path / path), **common)
+        written[path] = [(tmp_path / path / name).read_bytes() for name in ("influxdb.csv", "influxdb.csv.profile.json")]
+    assert written["1"] == written["0"]
+    assert written["1"][0].count(b"\n") > 1
