@@ -27,6 +27,16 @@ def test_blocks_split_at_blank_lines_but_not_inside_quoted_values():
     assert blocks[1].startswith(b"#datatype,string,long,dateTime:RFC3339,string,string,long")
 
 
+@pytest.mark.parametrize("hashes", [3, 200])  # few '#' in the data, and more than the '#'-only search takes
+def test_blocks_split_the_same_whatever_the_data_rows_hold(hashes):
+    block = PIVOTED.split("\r\n\r\n#datatype,string,long,dateTime:RFC3339,string,string,long")[0]
+    rows = "".join(f",,0,2024-01-01T00:01:{i % 60:02d}Z,u#{i},{i},#x\r\n" for i in range(hashes))
+    second = PIVOTED[PIVOTED.index("\r\n\r\n#datatype,string,long,dateTime:RFC3339,string,string,long") + 4:]
+    blocks = split_blocks((block + rows + "\r\n" + second).encode())
+    assert len(blocks) == 2
+    assert blocks[0].endswith(b",#x\r\n\r\n") and blocks[1] == second.encode()
+
+
 def test_a_block_becomes_tags_fields_and_rows_with_the_servers_text():
     first, second = (parse_block(b) for b in split_blocks(PIVOTED.encode()))
     assert first.tags == ("unit",) and first.fields == {"temp": "float", "note": "string"}
