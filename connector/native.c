@@ -221,29 +221,24 @@ static const double POWERS[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9
  * path); other numbers go to strtod, which rounds correctly too. 0 when the text is not
  * such a number (Arrow then decides). */
 static int decimal(const uint8_t *p, int64_t len, double *value) {
-    int64_t i = 0;
     int negative = len > 0 && p[0] == '-';
-    i += negative;
+    int64_t i = negative, first = i, dot = -1;
     uint64_t mantissa = 0;
-    int significant = 0, whole_digits = 0;
-    int64_t exponent = 0;
-    for (; i < len && p[i] >= '0' && p[i] <= '9'; i++, whole_digits++) {
-        int d = p[i] - '0';
-        if (mantissa == 0 && d == 0) continue;
-        if (significant < 19) mantissa = mantissa * 10 + (uint64_t)d; else exponent++;
-        significant++;
-    }
-    if (whole_digits == 0) return 0;
-    if (i < len && p[i] == '.') {
-        int fraction_digits = 0;
-        for (i++; i < len && p[i] >= '0' && p[i] <= '9'; i++, fraction_digits++) {
-            int d = p[i] - '0';
-            if (mantissa == 0 && d == 0) { exponent--; continue; }
-            if (significant < 19) { mantissa = mantissa * 10 + (uint64_t)d; exponent--; }
-            significant++;
+    int digits = 0;
+    for (; i < len; i++) {  /* every digit, the dot skipped: exact while digits <= 19 */
+        unsigned d = (unsigned)p[i] - '0';
+        if (d < 10) {
+            mantissa = mantissa * 10 + d;
+            digits++;
+        } else if (p[i] == '.' && dot < 0) {
+            dot = i;
+        } else {
+            break;
         }
-        if (fraction_digits == 0) return 0;
     }
+    int64_t whole_digits = (dot < 0 ? i : dot) - first;
+    int64_t exponent = dot < 0 ? 0 : -(i - dot - 1);
+    if (whole_digits == 0 || (dot >= 0 && exponent == 0)) return 0;  /* "12." and ".5" are not read here */
     if (i < len && (p[i] == 'e' || p[i] == 'E')) {
         int exp_negative = 0, exp_digits = 0;
         int64_t e = 0;
@@ -256,7 +251,7 @@ static int decimal(const uint8_t *p, int64_t len, double *value) {
         exponent += exp_negative ? -e : e;
     }
     if (i != len) return 0;
-    if (significant <= 19 && mantissa <= (1ULL << 53) && exponent >= -22 && exponent <= 22) {
+    if (digits <= 19 && mantissa <= (1ULL << 53) && exponent >= -22 && exponent <= 22) {
         double v = (double)mantissa;
         v = exponent < 0 ? v / POWERS[-exponent] : v * POWERS[exponent];
         *value = negative ? -v : v;
