@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import render
+from . import native, render
 from .append import Watermark, read_watermark
 from .assemble import drop_written, parquet_schema, window_csv, window_table
 from .columns import Layout, output_columns
@@ -177,6 +177,7 @@ def _stages(source: Source) -> tuple[Callable[[Window], Any], Callable[[Window, 
 
 def run(settings: Settings, source: Source | None = None) -> ExportSummary:
     started = time.monotonic()
+    native.prepare()
     if not settings.verify_ssl:
         import urllib3
 

@@ -158,6 +158,15 @@ def kernels() -> Kernels | None:
         return _loaded[key]
 
 
+def prepare() -> None:
+    """Start building (or loading) the kernels on a thread of their own: the compiler is a
+    process of its own, so on a first run it works on the other core while the export
+    imports and plans, and the first window does not wait for it."""
+    key = os.environ.get("INFLUXDB_CONNECTOR_NATIVE", "1")
+    if key not in _loaded:
+        threading.Thread(target=kernels, name="native-build", daemon=True).start()
+
+
 def _cache_dir() -> Path:
     configured = os.environ.get("INFLUXDB_CONNECTOR_CACHE")
     if configured:

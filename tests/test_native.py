@@ -169,3 +169,18 @@ def test_several_float_cells_read_in_one_pass_match_one_at_a_time(kernels):
         assert np.array_equal(values[index], one, equal_nan=True) and bool(empty[index]) == one_empty
     assert empty.tolist() == [True, True, False]
     assert kernels.floats_many(data, commas, starts, ends, [0, 1]) is None  # "x" is no number
+
+
+def test_prepare_builds_on_a_thread_of_its_own_while_the_export_starts(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setenv("INFLUXDB_CONNECTOR_CACHE", str(tmp_path))
+    monkeypatch.setenv("INFLUXDB_CONNECTOR_NATIVE", "yes")  # a switch value not loaded yet in this process
+    monkeypatch.setattr(native, "_loaded", {})
+    native.prepare()
+    builders = [t for t in threading.enumerate() if t.name == "native-build"]
+    assert builders, "no build thread started"
+    for thread in builders:
+        thread.join(timeout=120)
+    assert native._loaded["yes"] is not None
+    assert [p.suffix for p in tmp_path.iterdir()] == [".so"]
