@@ -287,11 +287,12 @@ int64_t icx_floats(const uint8_t *data, int64_t rows, int64_t per_row, const int
 /* The output rows, in `order`, each its pieces in turn (buffer, start, length), with ".0"
  * inserted at each of the row's cuts that lies inside one of its pieces from the cut's
  * buffer (start < position <= start + length). A row's cuts are sorted by position.
- * Returns the bytes written, or IRREGULAR when they would pass `cap`. */
-int64_t icx_gather(const uint8_t *const *buffers, const int32_t *piece_buffer, const int64_t *piece_start,
-                   const int64_t *piece_length, const int64_t *row_first, const int64_t *row_count,
-                   const int64_t *order, int64_t rows, const int64_t *cut_first, const int64_t *cut_position,
-                   const int32_t *cut_buffer, uint8_t *out, int64_t cap) {
+ * Returns the bytes written, or IRREGULAR when they would pass `cap` or a piece lies
+ * outside its buffer. */
+int64_t icx_gather(const uint8_t *const *buffers, const int64_t *buffer_size, const int32_t *piece_buffer,
+                   const int64_t *piece_start, const int64_t *piece_length, const int64_t *row_first,
+                   const int64_t *row_count, const int64_t *order, int64_t rows, const int64_t *cut_first,
+                   const int64_t *cut_position, const int32_t *cut_buffer, uint8_t *out, int64_t cap) {
     int64_t written = 0;
     for (int64_t k = 0; k < rows; k++) {
         int64_t r = order ? order[k] : k;
@@ -299,6 +300,7 @@ int64_t icx_gather(const uint8_t *const *buffers, const int32_t *piece_buffer, c
         for (int64_t j = row_first[r], stop = row_first[r] + row_count[r]; j < stop; j++) {
             const uint8_t *source = buffers[piece_buffer[j]];
             int64_t from = piece_start[j], to = from + piece_length[j];
+            if (from < 0 || piece_length[j] < 0 || to > buffer_size[piece_buffer[j]]) return IRREGULAR;
             for (int64_t cut = first_cut; cut < cuts_end; cut++) {
                 int64_t at = cut_position[cut];
                 if (cut_buffer[cut] != piece_buffer[j] || at <= from || at > to) continue;

@@ -1,4 +1,4 @@
-"""The C byte kernels (native.c), compiled on first use with the machine's C compiler.
+"""The C byte kernels (native.c), compiled with the machine's C compiler and loaded with ctypes.
 
 Why C: locating cells, finding whole floats, reading times and floats, and gathering the
 output's pieces are each one pass over a window's bytes, which numpy spends several
@@ -6,7 +6,10 @@ passes and large index arrays on. The kernels are an accelerator, never a requir
 without a compiler (or with INFLUXDB_CONNECTOR_NATIVE=0) `kernels()` is None and the
 numpy path, which writes the same bytes, runs instead. The shared library is cached per
 source and machine in $INFLUXDB_CONNECTOR_CACHE (default ~/.cache/influxdb-connector),
-so only the first run on a machine pays the compile (about half a second).
+so only the first run on a machine compiles (0.3 s, on a thread of its own: `prepare`).
+
+C trusts its arguments, so every call is checked here first: dtypes, shapes, contiguity,
+cell indices, and (in the gather) every piece against its buffer's size.
 """
 from __future__ import annotations
 
@@ -35,91 +38,95 @@ _loaded: dict[str, "Kernels | None"] = {}
 
 _P = ctypes.c_void_p
 _I = ctypes.c_int64
-_SIGNATURES = {
-    "icx_count": [_P, _I, ctypes.c_int32],
-    "icx_locate": [_P, _I, _I, _I, _P, _P, _P],
-    "icx_whole_floats": [_P, _I, _I, _P, _P, _P, _P, _I, _P, _P, _P, _I],
-    "icx_times": [_P, _I, _I, _P, _P, _P, _I, ctypes.c_int32, _P],
-    "icx_floats": [_P, _I, _I, _P, _P, _P, _I, _P],
-    "icx_gather": [_P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _I],
-    "icx_iso_time": [_P, _I, _P, _P, _I],
-    "icx_runs": [_P, _I, _I, _P, _P, _P, _P, _I, _P, _I],
-    "icx_floats_many": [_P, _I, _I, _P, _P, _P, _P, _I, _P, _P],
+_CELLS = [_P, _I, _I, _P, _P, _P]  # data, rows, commas per row, commas, starts, ends
+_SIGNATURES = {  # name: (argument types, result type)
+    "icx_count": ([_P, _I, ctypes.c_int32], _I),
+    "icx_locate": ([_P, _I, _I, _I, _P, _P, _P], _I),
+    "icx_whole_floats": ([*_CELLS, _P, _I, _P, _P, _P, _I], _I),
+    "icx_times": ([*_CELLS, _I, ctypes.c_int32, _P], _I),
+    "icx_floats": ([*_CELLS, _I, _P], _I),
+    "icx_floats_many": ([*_CELLS, _P, _I, _P, _P], _I),
+    "icx_runs": ([*_CELLS, _P, _I, _P, _I], _I),
+    "icx_iso_time": ([_P, _I, _P, _P, _I], None),
+    "icx_gather": ([_P, _P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _I], _I),
 }
 
 
-def _address(array: np.ndarray | None) -> int | None:
-    return None if array is None else array.ctypes.data
+def _pointer(array: np.ndarray | None, dtype: type, shape: tuple[int, ...] | None = None) -> int | None:
+    """The address of an array C may read or write, after checking what C assumes of it."""
+    if array is None:
+        return None
+    if array.dtype != dtype or not array.flags.c_contiguous or (shape is not None and array.shape != shape):
+        raise TypeError(f"a C kernel needs a contiguous {np.dtype(dtype)} array of shape {shape}, "
+                        f"not {array.dtype} {array.shape}")
+    return array.ctypes.data
+
+
+def _cells(data: np.ndarray, commas: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+           wanted: list[int] | tuple[int, ...] = ()) -> list:
+    """The located block as the cell kernels take it (see RawRows), checked."""
+    rows, per_row = len(starts), len(commas)
+    if any(not 0 <= cell <= per_row for cell in wanted):
+        raise IndexError(f"cells {list(wanted)} are not all within 0..{per_row}")
+    if rows and (int(starts.min()) < 0 or int(ends.max()) > len(data)):
+        raise IndexError("rows outside the data")
+    return [_pointer(data, np.uint8), rows, per_row, _pointer(commas, np.int64, (per_row, rows)),
+            _pointer(starts, np.int64, (rows,)), _pointer(ends, np.int64, (rows,))]
 
 
 class Kernels:
-    """Typed calls into the library. Arrays must be C-contiguous int64 unless said otherwise."""
+    """Typed, checked calls into the library."""
 
     def __init__(self, library: ctypes.CDLL) -> None:
         self._lib = library
-        for name, argtypes in _SIGNATURES.items():
+        for name, (argtypes, restype) in _SIGNATURES.items():
             function = getattr(library, name)
             function.argtypes = argtypes
-            function.restype = ctypes.c_int64
+            function.restype = restype
 
     def count(self, data: np.ndarray, byte: int) -> int:
-        return self._lib.icx_count(_address(data), len(data), byte)
+        return self._lib.icx_count(_pointer(data, np.uint8), len(data), byte)
 
     def locate(self, data: np.ndarray, end: int, rows: int, per_row: int
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None:
         """(commas (per_row, rows), starts, ends, crlf) of data[:end], or None if irregular."""
+        if not 0 <= end <= len(data) or rows < 1 or per_row < 1:
+            raise ValueError("locate needs at least one row and one comma within the data")
         commas = np.empty((per_row, rows), dtype=np.int64)
         starts = np.empty(rows, dtype=np.int64)
         ends = np.empty(rows, dtype=np.int64)
-        crlf = self._lib.icx_locate(_address(data), end, rows, per_row, _address(commas), _address(starts),
-                                    _address(ends))
+        crlf = self._lib.icx_locate(_pointer(data, np.uint8), end, rows, per_row, _pointer(commas, np.int64),
+                                    _pointer(starts, np.int64), _pointer(ends, np.int64))
         return None if crlf == IRREGULAR else (commas, starts, ends, bool(crlf))
 
     def whole_floats(self, data: np.ndarray, commas: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                      cells: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows, per_row = len(starts), len(commas)
+        """(row, cell, end) of every float cell written whole, by row then cell."""
         wanted = np.asarray(sorted(cells), dtype=np.int64)
-        cap = rows
+        located = _cells(data, commas, starts, ends, cells)
+        cap = len(starts)
         while True:
             out = [np.empty(cap, dtype=np.int64) for _ in range(3)]
-            found = self._lib.icx_whole_floats(_address(data), rows, per_row, _address(commas), _address(starts),
-                                               _address(ends), _address(wanted), len(wanted),
-                                               *(_address(a) for a in out), cap)
+            found = self._lib.icx_whole_floats(*located, _pointer(wanted, np.int64), len(wanted),
+                                               *(_pointer(a, np.int64) for a in out), cap)
             if found <= cap:
                 return out[0][:found], out[1][:found], out[2][:found]
             cap = found
 
     def times(self, data: np.ndarray, commas: np.ndarray, starts: np.ndarray, ends: np.ndarray, cell: int,
               text: bool) -> np.ndarray | None:
+        """One cell of every row as ns (RFC 3339 text, or integer ns); None when one is not read here."""
         out = np.empty(len(starts), dtype=np.int64)
-        status = self._lib.icx_times(_address(data), len(starts), len(commas), _address(commas), _address(starts),
-                                     _address(ends), cell, int(text), _address(out))
+        status = self._lib.icx_times(*_cells(data, commas, starts, ends, [cell]), cell, int(text),
+                                     _pointer(out, np.int64))
         return None if status == IRREGULAR else out
 
     def floats(self, data: np.ndarray, commas: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                cell: int) -> tuple[np.ndarray, bool] | None:
         """(values, whether any cell was empty: NaN there), or None when a cell is not a plain number."""
         out = np.empty(len(starts), dtype=np.float64)
-        status = self._lib.icx_floats(_address(data), len(starts), len(commas), _address(commas),
-                                      _address(starts), _address(ends), cell, _address(out))
+        status = self._lib.icx_floats(*_cells(data, commas, starts, ends, [cell]), cell, _pointer(out, np.float64))
         return None if status == IRREGULAR else (out, bool(status))
-
-    def runs(self, data: np.ndarray, commas: np.ndarray, starts: np.ndarray, ends: np.ndarray, cells: list[int],
-             cap: int) -> np.ndarray | None:
-        """The first row of each run of rows with the same bytes in `cells`; None past `cap` runs."""
-        wanted = np.asarray(cells, dtype=np.int64)
-        out = np.empty(max(cap, 1), dtype=np.int64)
-        found = self._lib.icx_runs(_address(data), len(starts), len(commas), _address(commas), _address(starts),
-                                   _address(ends), _address(wanted), len(wanted), _address(out), cap)
-        return None if found == IRREGULAR else out[:found]
-
-    def iso_time(self, ns: np.ndarray, offsets_s: np.ndarray | None, width: int) -> np.ndarray:
-        """(count, width) bytes of times as render.iso_time writes them."""
-        ns = np.ascontiguousarray(ns, dtype=np.int64)
-        offsets = None if offsets_s is None else np.ascontiguousarray(offsets_s, dtype=np.int64)
-        out = np.empty((len(ns), width), dtype=np.uint8)
-        self._lib.icx_iso_time(_address(ns), len(ns), _address(offsets), _address(out), width)
-        return out
 
     def floats_many(self, data: np.ndarray, commas: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                     cells: list[int]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -128,22 +135,54 @@ class Kernels:
         wanted = np.asarray(cells, dtype=np.int64)
         out = np.empty((len(cells), len(starts)), dtype=np.float64)
         empty = np.zeros(len(cells), dtype=np.uint8)
-        status = self._lib.icx_floats_many(_address(data), len(starts), len(commas), _address(commas),
-                                           _address(starts), _address(ends), _address(wanted), len(wanted),
-                                           _address(out), _address(empty))
+        status = self._lib.icx_floats_many(*_cells(data, commas, starts, ends, cells), _pointer(wanted, np.int64),
+                                           len(wanted), _pointer(out, np.float64), _pointer(empty, np.uint8))
         return None if status == IRREGULAR else (out, empty.astype(bool))
+
+    def runs(self, data: np.ndarray, commas: np.ndarray, starts: np.ndarray, ends: np.ndarray, cells: list[int],
+             cap: int) -> np.ndarray | None:
+        """The first row of each run of rows with the same bytes in `cells`; None past `cap` runs."""
+        wanted = np.asarray(cells, dtype=np.int64)
+        out = np.empty(max(cap, 1), dtype=np.int64)
+        found = self._lib.icx_runs(*_cells(data, commas, starts, ends, cells), _pointer(wanted, np.int64),
+                                   len(wanted), _pointer(out, np.int64), min(cap, len(out)))
+        return None if found == IRREGULAR else out[:found]
+
+    def iso_time(self, ns: np.ndarray, offsets_s: np.ndarray | None, width: int) -> np.ndarray:
+        """(count, width) bytes of times as render.iso_time writes them."""
+        if width != (30 if offsets_s is None else 35):
+            raise ValueError(f"an ISO time is 30 or 35 bytes wide, not {width}")
+        ns = np.ascontiguousarray(ns, dtype=np.int64)
+        offsets = None if offsets_s is None else np.ascontiguousarray(offsets_s, dtype=np.int64)
+        out = np.empty((len(ns), width), dtype=np.uint8)
+        self._lib.icx_iso_time(_pointer(ns, np.int64), len(ns), _pointer(offsets, np.int64, ns.shape),
+                               _pointer(out, np.uint8), width)
+        return out
 
     def gather(self, buffers: list[np.ndarray], piece_buffer: np.ndarray, piece_start: np.ndarray,
                piece_length: np.ndarray, row_first: np.ndarray, row_count: np.ndarray, order: np.ndarray | None,
                cut_first: np.ndarray, cut_position: np.ndarray, cut_buffer: np.ndarray, size: int) -> np.ndarray:
         """The rows' bytes (see icx_gather); `size` must be exactly what they add up to."""
-        pointers = np.array([b.ctypes.data for b in buffers], dtype=np.uintp)
+        pieces, rows, cuts = (len(piece_buffer),), (len(row_first),), (len(cut_position),)
+        order_rows = rows if order is None else (len(order),)
+        if order is not None and len(order) and (int(order.min()) < 0 or int(order.max()) >= rows[0]):
+            raise IndexError("the row order names rows that do not exist")
+        if len(row_first) and int((row_first + row_count).max()) > pieces[0] or len(cut_first) != rows[0] + 1:
+            raise IndexError("rows name pieces or cuts that do not exist")
+        if len(piece_buffer) and not 0 <= int(piece_buffer.min()) <= int(piece_buffer.max()) < len(buffers):
+            raise IndexError("a piece names a buffer that does not exist")
+        pointers = np.array([_pointer(b, np.uint8) for b in buffers], dtype=np.uintp)
+        sizes = np.array([len(b) for b in buffers], dtype=np.int64)
         out = np.empty(size, dtype=np.uint8)
-        rows = len(row_first) if order is None else len(order)
         written = self._lib.icx_gather(
-            _address(pointers), _address(piece_buffer), _address(piece_start), _address(piece_length),
-            _address(row_first), _address(row_count), _address(order), rows, _address(cut_first),
-            _address(cut_position), _address(cut_buffer), _address(out), size)
+            _pointer(pointers, np.uintp), _pointer(sizes, np.int64), _pointer(piece_buffer, np.int32, pieces),
+            _pointer(piece_start, np.int64, pieces), _pointer(piece_length, np.int64, pieces),
+            _pointer(row_first, np.int64, rows), _pointer(row_count, np.int64, rows),
+            _pointer(order, np.int64, order_rows), order_rows[0], _pointer(cut_first, np.int64),
+            _pointer(cut_position, np.int64, cuts), _pointer(cut_buffer, np.int32, cuts), _pointer(out, np.uint8),
+            size)
+        if written == IRREGULAR:
+            raise IndexError("a piece lies outside its buffer, or the pieces add up to more than size")
         if written != size:
             raise AssertionError(f"gathered {written} bytes, expected {size}")
         return out

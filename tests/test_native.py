@@ -184,3 +184,28 @@ def test_prepare_builds_on_a_thread_of_its_own_while_the_export_starts(tmp_path,
         thread.join(timeout=120)
     assert native._loaded["yes"] is not None
     assert [p.suffix for p in tmp_path.iterdir()] == [".so"]
+
+
+def test_the_gather_refuses_a_piece_outside_its_buffer(kernels):
+    data = np.frombuffer(b"abcdef", dtype=np.uint8)
+    one = np.array([1], dtype=np.int64)
+
+    def gather(start: int, length: int, size: int):
+        return kernels.gather([data], np.zeros(1, np.int32), np.array([start], np.int64), np.array([length], np.int64),
+                              np.zeros(1, np.int64), one, None, np.zeros(2, np.int64), np.zeros(0, np.int64),
+                              np.zeros(0, np.int32), size)
+
+    assert bytes(gather(2, 3, 3)) == b"cde"
+    for start, length in ((4, 3), (-1, 2), (0, -1)):
+        with pytest.raises(IndexError):
+            gather(start, length, max(length, 0))
+
+
+def test_arrays_c_does_not_expect_are_refused_before_the_call(kernels):
+    data, commas, starts, ends = one_column(["1.5", "2"])
+    with pytest.raises(TypeError):
+        kernels.floats(data, commas.astype(np.int32), starts, ends, 1)
+    with pytest.raises(TypeError):
+        kernels.floats(data, np.asfortranarray(np.vstack([commas, commas])), starts, ends, 1)
+    with pytest.raises(IndexError):
+        kernels.floats(data, commas, starts, ends, 2)  # one comma a row: cells 0 and 1 only
