@@ -1,7 +1,8 @@
 """An unquoted CSV block, located but not parsed: where each row and each cell is.
 
 When the server's text holds no double quote, no value holds a comma or a line break,
-so one vectorised scan for commas and line breaks finds every cell. The cells stay in
+so one scan for commas and line breaks finds every cell (a C kernel, see native.py; numpy
+where there is no compiler). The cells stay in
 the server's bytes: the CSV writer copies whole runs of them into the output, and a
 column becomes an Arrow array only when something asks for it (sorting by tags, the
 profile, Parquet). Anything irregular (a row with another count of cells, mixed line
