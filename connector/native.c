@@ -266,24 +266,6 @@ static int decimal(const uint8_t *p, int64_t len, double *value) {
     return stop == copy + len;
 }
 
-/* One cell of every row as float64, NaN where it is empty. 1 when some cell was empty,
- * 0 when none was, IRREGULAR when a cell is not a plain decimal number. */
-int64_t icx_floats(const uint8_t *data, int64_t rows, int64_t per_row, const int64_t *commas_t,
-                   const int64_t *starts, const int64_t *ends, int64_t cell, double *out) {
-    int64_t empty = 0;
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t start, end;
-        cell_bounds(rows, per_row, commas_t, starts, ends, cell, r, &start, &end);
-        if (end <= start) {
-            out[r] = __builtin_nan("");
-            empty = 1;
-        } else if (!decimal(data + start, end - start, &out[r])) {
-            return IRREGULAR;
-        }
-    }
-    return empty;
-}
-
 /* The output rows, in `order`, each its pieces in turn (buffer, start, length), with ".0"
  * inserted at each of the row's cuts that lies inside one of its pieces from the cut's
  * buffer (start < position <= start + length). A row's cuts are sorted by position.
@@ -404,7 +386,8 @@ int64_t icx_runs(const uint8_t *data, int64_t rows, int64_t per_row, const int64
 
 /* Several float cells of every row in one pass over the rows (one column at a time would
  * walk the window's bytes once per column): out is (ncells, rows), NaN where empty, and
- * empty[k] says whether cell k had an empty one. 0, or IRREGULAR as icx_floats. */
+ * empty[k] says whether cell k had an empty one. 0, or IRREGULAR when a cell is not a
+ * plain decimal number. */
 int64_t icx_floats_many(const uint8_t *data, int64_t rows, int64_t per_row, const int64_t *commas_t,
                         const int64_t *starts, const int64_t *ends, const int64_t *cells, int64_t ncells,
                         double *out, uint8_t *empty) {

@@ -44,7 +44,6 @@ _SIGNATURES = {  # name: (argument types, result type)
     "icx_locate": ([_P, _I, _I, _I, _P, _P, _P], _I),
     "icx_whole_floats": ([*_CELLS, _P, _I, _P, _P, _P, _I], _I),
     "icx_times": ([*_CELLS, _I, ctypes.c_int32, _P], _I),
-    "icx_floats": ([*_CELLS, _I, _P], _I),
     "icx_floats_many": ([*_CELLS, _P, _I, _P, _P], _I),
     "icx_runs": ([*_CELLS, _P, _I, _P, _I], _I),
     "icx_iso_time": ([_P, _I, _P, _P, _I], None),
@@ -124,9 +123,8 @@ class Kernels:
     def floats(self, data: np.ndarray, commas: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                cell: int) -> tuple[np.ndarray, bool] | None:
         """(values, whether any cell was empty: NaN there), or None when a cell is not a plain number."""
-        out = np.empty(len(starts), dtype=np.float64)
-        status = self._lib.icx_floats(*_cells(data, commas, starts, ends, [cell]), cell, _pointer(out, np.float64))
-        return None if status == IRREGULAR else (out, bool(status))
+        found = self.floats_many(data, commas, starts, ends, [cell])
+        return None if found is None else (found[0][0], bool(found[1][0]))
 
     def floats_many(self, data: np.ndarray, commas: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                     cells: list[int]) -> tuple[np.ndarray, np.ndarray] | None:
