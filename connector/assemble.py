@@ -1,8 +1,7 @@
 """One window's parts -> its rows in the output's column order, sorted, as CSV bytes.
 
 Columns are the plan's (time, tags sorted, fields sorted), so a part that lacks a tag
-or a field gets empty cells; rows are ordered by time, then by tag values (no tag
-sorts first), which makes the file the same whatever order the server sent series in.
+or a field gets empty cells; rows are in row_order's order (time, then tag values).
 """
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ import pyarrow.compute as pc
 from . import native, render, views
 from .columns import Layout
 from .errors import DataError
+from .row_order import row_order
 from .sources.base import ARROW_TYPES, TIME_COLUMN, Part
 
 
@@ -50,26 +50,6 @@ def _part_rows(part: Part, layout: Layout) -> pa.Array:
     return render.csv_rows(columns)
 
 
-def _chunks(parts: list[Part], name: str, kind: pa.DataType) -> pa.ChunkedArray:
-    """One column across parts, chunks reused as they are (a missing column becomes nulls)."""
-    chunks: list[pa.Array] = []
-    for part in parts:
-        column = part.column(name)
-        if column is None:
-            chunks.append(pa.nulls(part.num_rows, kind))
-        else:
-            chunks += column.cast(kind).chunks
-    return pa.chunked_array(chunks, type=kind)
-
-
-def _sort_keys(parts: list[Part], tags: tuple[str, ...]) -> pa.Table:
-    columns = {"time": _chunks(parts, TIME_COLUMN, pa.int64())}
-    for index, tag in enumerate(tags):
-        # A tag's value is never empty in InfluxDB, so "" can stand for "no such tag" and sort first.
-        columns[f"t{index}"] = pc.fill_null(_chunks(parts, tag, pa.string()), "")
-    return pa.table(columns)
-
-
 def drop_written(parts: list[Part], at_ns: int, written: frozenset, tags: tuple[str, ...]) -> list[Part]:
     """mode=append: leave out the rows at `at_ns` of series the file already holds."""
     kept = []
@@ -95,7 +75,7 @@ def window_csv(parts: list[Part], layout: Layout) -> Rendered:
     parts = [p for p in parts if p.num_rows]
     if not parts:
         return Rendered([], 0, None, None)
-    order, times = _row_order(parts, layout)
+    order, times = row_order(parts, layout.sort_tags)
     constants = _Constants(len(layout.tags) + len(layout.fields))
     buffers: list[np.ndarray] = [constants.data]
     kernels = native.kernels()
@@ -157,11 +137,6 @@ def _gather_in_c(kernels: native.Kernels, buffers: list[np.ndarray], described: 
                          None if order is None else np.ascontiguousarray(order, dtype=np.int64),
                          cut_first, cut_positions, cut_buffer, size)
     return pa.py_buffer(out)
-
-
-def _numpy(order: pa.Array) -> np.ndarray:
-    return np.frombuffer(order.buffers()[1], dtype=np.uint64, count=len(order),
-                         offset=order.offset * 8).astype(np.int64)
 
 
 class _Constants:
@@ -301,47 +276,6 @@ def _split_for_dot_zero(buffer: np.ndarray, start: np.ndarray, length: np.ndarra
     return views.Pieces(out_buffer, out_start, out_length), counts
 
 
-def _row_order(parts: list[Part], layout: Layout) -> tuple[np.ndarray | None, np.ndarray]:
-    """The rows' order (time, then every tag) and their times; None when already in order:
-    one part whose times strictly increase (one series, or 1.x's merge without ties)."""
-    by_runs = _order_by_runs(parts, layout.sort_tags)
-    if by_runs is not None:
-        return by_runs
-    keys = _sort_keys(parts, layout.sort_tags)
-    times = keys.column("time").to_numpy()
-    if _in_order(parts, times):
-        return None, times
-    return _numpy(pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])), times
-
-
-def _in_order(parts: list[Part], times: np.ndarray) -> bool:
-    return len(parts) == 1 and (len(times) < 2 or bool(np.all(times[1:] > times[:-1])))
-
-
-def _order_by_runs(parts: list[Part], tags: tuple[str, ...]) -> tuple[np.ndarray | None, np.ndarray] | None:
-    """The same order from runs of one series (see RawRows.runs): each run's tags ranked
-    once, rows grouped by rank, then a stable sort by time, which merges the runs' sorted
-    times. Ties keep the parts' order, as Arrow's stable sort does. None when a part has no
-    runs."""
-    runs = [p.raw.runs(tags) if p.parsed is None and p.raw is not None else None for p in parts]
-    if any(r is None for r in runs):
-        return None
-    times = np.concatenate([p.raw.time_ns for p in parts])  # type: ignore[union-attr]
-    if _in_order(parts, times):
-        return None, times
-    # "" for no tag sorts first, as in _sort_keys; str order is UTF-8 byte order.
-    keys = [tuple("" if v is None else v for v in key) for r in runs for key in r.keys]  # type: ignore[union-attr]
-    rank_of = {key: rank for rank, key in enumerate(sorted(set(keys)))}
-    lengths = np.concatenate([r.lengths for r in runs])  # type: ignore[union-attr]
-    rank = np.repeat(np.array([rank_of[k] for k in keys], dtype=np.int32), lengths)
-    grouped = np.argsort(rank, kind="stable")
-    return grouped[np.argsort(times[grouped], kind="stable")], times
-
-
-def _chunks_of(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
-    return array.chunks if isinstance(array, pa.ChunkedArray) else [array]
-
-
 def parquet_schema(layout: Layout, kinds: dict[str, str | None], header: list[str]) -> pa.Schema:
     """The file's types, fixed before the first row: time, string tags, typed fields."""
     types: list[pa.DataType] = []
@@ -389,5 +323,5 @@ def window_table(parts: list[Part], layout: Layout, schema: pa.Schema) -> pa.Tab
         tables.append(pa.Table.from_arrays([pa.chunked_array(c) if isinstance(c, pa.Array) else c
                                             for c in columns], schema=schema))
     table = pa.concat_tables(tables)
-    order, _ = _row_order(parts, layout)
+    order, _ = row_order(parts, layout.sort_tags)
     return table if order is None else table.take(order)
