@@ -24,5 +24,22 @@ if sys.platform.startswith("linux"):
 
 from connector.cli import main  # noqa: E402
 
+
+
+def _leave(code: int) -> None:
+    """Exit without the interpreter's teardown of numpy, pyarrow and influxdb-client (about
+    45 ms at every run, measured with strace from main's return to exit_group), once the
+    output is flushed and no other thread still works (cnvrgv2's, say); else a normal exit."""
+    import logging
+    import threading
+
+    if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
+        sys.exit(code)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _leave(int(main() or 0))

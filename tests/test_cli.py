@@ -414,3 +414,18 @@ def test_the_entry_point_sets_its_process_settings_before_numpy_and_pyarrow() ->
                               "print(pa.default_memory_pool().backend_name)"],
                              cwd=REPO, env=environ, capture_output=True, text=True, timeout=60)
     assert library.stdout.strip() != "system"  # the API leaves the process's defaults alone
+
+
+@pytest.mark.parametrize("worker, code", [(False, 4), (True, 3)])
+def test_the_entry_point_leaves_flushed_and_waits_for_a_thread_still_working(worker, code) -> None:
+    """_leave skips the interpreter's teardown, but never a buffered byte or a working thread."""
+    probe = ("import influxdb_connector as entry, threading, time, sys\n"
+             "if %r:\n"
+             "    threading.Thread(target=lambda: (time.sleep(0.3), print('thread done', flush=True))).start()\n"
+             "print('buffered', end='')\n"
+             "print('to stderr', end='', file=sys.stderr)\n"
+             "entry._leave(%d)\n") % (worker, code)
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == code
+    assert result.stdout == ("buffered" + ("thread done\n" if worker else ""))
+    assert result.stderr == "to stderr"
