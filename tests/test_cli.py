@@ -425,7 +425,9 @@ def test_the_entry_point_leaves_flushed_and_waits_for_a_thread_still_working(wor
              "print('buffered', end='')\n"
              "print('to stderr', end='', file=sys.stderr)\n"
              "entry._leave(%d)\n") % (worker, code)
-    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a pipe: block-buffered
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=buffered, capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == code
     assert result.stdout == ("buffered" + ("thread done\n" if worker else ""))
     assert result.stderr == "to stderr"
