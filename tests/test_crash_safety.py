@@ -71,3 +71,28 @@ def test_two_runs_writing_one_file_at_once_end_with_one_whole_file(slow_server, 
         assert run.wait(timeout=120) == 0, run.stderr.read()
     assert (shared / "influxdb.csv").read_bytes() == (reference / "influxdb.csv").read_bytes()
     assert partials(shared) == []
+
+
+@pytest.mark.parametrize("kernel_says", [0, -1])  # the call works, or the file system refuses it
+def test_writeback_is_started_as_the_file_grows_and_never_changes_a_byte(tmp_path, monkeypatch, kernel_says):
+    from connector import sink
+
+    calls: list[tuple[int, int]] = []
+
+    def start_writing(fd: int, offset: int, length: int, flags: int) -> int:
+        assert flags == sink._SYNC_FILE_RANGE_WRITE and os.fstat(fd).st_size >= offset + length
+        calls.append((offset, length))
+        return kernel_says
+
+    monkeypatch.setattr(sink, "_sync_file_range", lambda: start_writing)
+    monkeypatch.setattr(sink.Writeback, "EVERY", 1000)
+    chunks = [bytes([48 + i % 10]) * 700 for i in range(10)]
+    with sink.AtomicCsv(tmp_path / "out.csv", header=b"h\n") as out:
+        for chunk in chunks:
+            out.write(chunk)
+        out.commit()
+    assert (tmp_path / "out.csv").read_bytes() == b"h\n" + b"".join(chunks)
+    if kernel_says == 0:  # each stretch of at least EVERY bytes once, in order, no gaps
+        assert calls == [(0, 1402), (1402, 1400), (2802, 1400), (4202, 1400), (5602, 1400)]
+    else:  # refused once, never asked again
+        assert calls == [(0, 1402)]
