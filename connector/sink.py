@@ -174,10 +174,12 @@ class AtomicParquet(AtomicFile):
         import pyarrow.parquet as pq
 
         self._writer = pq.ParquetWriter(self._raw, self.schema, compression="snappy")
+        self._writeback = Writeback(self._raw)  # type: ignore[arg-type]
 
     def write(self, table) -> None:
         try:
             self._writer.write_table(table)  # type: ignore[union-attr]
+            self._writeback.after_write()
         except OSError as exc:
             raise OutputError(f"writing {self.path} failed: {exc}") from None
 
