@@ -193,7 +193,7 @@ def _raw_pieces(part: Part, layout: Layout, recipe: list[_Step], buffers: list[n
     assert raw is not None
     count = raw.num_rows
     columns: list[tuple[int, np.ndarray | int, np.ndarray | int]] = []  # (buffer, start, length)
-    time_text = render.time_text(raw.column(TIME_COLUMN), layout.time_format, layout.timezone)
+    time_text = render.time_text(raw.time_ns, layout.time_format, layout.timezone)
     leading_comma = time_text is not None  # with time omitted, the first cell has no comma before it
     if time_text is not None:
         offsets = np.frombuffer(time_text.buffers()[1], dtype=np.int32, count=count + 1, offset=time_text.offset * 4)

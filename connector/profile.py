@@ -46,7 +46,7 @@ from .errors import ParameterError
 from .plot_data import PlotData, PlotSeries
 from .profile_cells import VALUE_CAP
 from .profile_report import GAPS_SHOWN, SUB_BITS
-from .sources.base import ARROW_TYPES, TIME_COLUMN, Part
+from .sources.base import ARROW_TYPES, Part
 from .sources.raw_rows import SeriesRuns
 
 GAP_KEEP = 16             # largest intervals kept per series (positions of the longest gaps)
@@ -195,7 +195,7 @@ class Profiler:
 
     def _part_series(self, part: Part) -> tuple[np.ndarray | None, list[int]]:
         """(code per row or None when the part is one series, global id per code)."""
-        runs = part.raw.runs(self.tags) if part.parsed is None and part.raw is not None else None
+        runs = part.series_runs(self.tags)
         if runs is not None:
             return self._run_series(runs)
         n = part.num_rows
@@ -263,10 +263,7 @@ class Profiler:
         pieces: list[tuple[int, int, np.ndarray | None]] = []   # (series id, part, rows)
         times = []
         for index, part in enumerate(parts):
-            column = part.column(TIME_COLUMN)
-            if not pa.types.is_integer(column.type):
-                column = column.cast(pa.int64())
-            times.append(column.to_numpy().astype(np.int64, copy=False))
+            times.append(part.times())
             code, ids = self._part_series(part)
             if code is None:
                 pieces.append((ids[0], index, None))

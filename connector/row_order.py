@@ -37,10 +37,10 @@ def _order_by_runs(parts: list[Part], tags: tuple[str, ...]) -> tuple[np.ndarray
     once, rows grouped by rank, then a stable sort by time, which merges the runs' sorted
     times. Ties keep the parts' order, as Arrow's stable sort does. None when a part has no
     runs."""
-    runs = [p.raw.runs(tags) if p.parsed is None and p.raw is not None else None for p in parts]
+    runs = [p.series_runs(tags) for p in parts]
     if any(r is None for r in runs):
         return None
-    times = np.concatenate([p.raw.time_ns for p in parts])  # type: ignore[union-attr]
+    times = np.concatenate([p.times() for p in parts])
     if _in_order(parts, times):
         return None, times
     # "" for no tag sorts first, as in _sort_keys; str order is UTF-8 byte order.

@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+import numpy as np
 import pyarrow as pa
 
 from ..timerange import Window
 
 if TYPE_CHECKING:
-    from .raw_rows import RawRows
+    from .raw_rows import RawRows, SeriesRuns
 
 TIME_TYPE = pa.timestamp("ns", tz="UTC")
 # The time column's name inside a Part: no InfluxDB name can start with NUL, so no tag or
@@ -97,6 +98,19 @@ class Part:
     def located(self, name: str) -> bool:
         """Whether `name` is read straight from the server's bytes (see raw_rows)."""
         return self.parsed is None and self.raw is not None and name in self.raw.cells
+
+    def times(self) -> np.ndarray:
+        """Each row's time as int64 ns: a located part has them already, a parsed one casts."""
+        if self.parsed is None and self.raw is not None:
+            return self.raw.time_ns
+        column = self.table.column(TIME_COLUMN)
+        if not pa.types.is_integer(column.type):
+            column = column.cast(pa.int64())
+        return column.to_numpy().astype(np.int64, copy=False)
+
+    def series_runs(self, tags: tuple[str, ...]) -> "SeriesRuns | None":
+        """The rows as runs of one series (see RawRows.runs); None for a parsed part."""
+        return self.raw.runs(tags) if self.parsed is None and self.raw is not None else None
 
     def column(self, name: str) -> pa.ChunkedArray | None:
         """One column (None when this part lacks it), without parsing the others."""
