@@ -137,20 +137,17 @@ class RawRows:
                 return None
         else:
             starts = np.zeros(1 if self.num_rows else 0, dtype=np.int64)
-        keys = []
-        for row in starts.tolist():
-            key = []
-            for cell in cells:
-                if cell is None:
-                    key.append(None)
-                    continue
-                first = int(self.starts[row] if cell == 0 else self.commas[cell - 1, row] + 1)
-                end = int(self.ends[row] if cell == len(self.commas) else self.commas[cell, row])
-                try:
-                    key.append(bytes(self.data[first:end]).decode("utf-8") or None)
-                except UnicodeDecodeError:
-                    return None
-            keys.append(tuple(key))
+        texts: list[list[str | None]] = []  # per tag, the run's first row's value
+        for cell in cells:
+            if cell is None:
+                texts.append([None] * len(starts))
+                continue
+            first, end = (bound[starts].tolist() for bound in self.bounds(cell))
+            try:
+                texts.append([bytes(self.data[a:b]).decode("utf-8") or None for a, b in zip(first, end)])
+            except UnicodeDecodeError:
+                return None
+        keys = list(zip(*texts)) if texts else [()] * len(starts)
         return SeriesRuns(starts, np.diff(np.append(starts, self.num_rows)), keys)
 
     def table(self) -> pa.Table:
