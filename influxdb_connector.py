@@ -17,13 +17,14 @@ if sys.platform.startswith("linux"):
 
         libc = ctypes.CDLL(None)
         libc.mallopt(-8, 2)  # M_ARENA_MAX
+        # - freed blocks up to 32 MB stay in the heap for the next window instead of going back
+        #   to the kernel and being faulted in and zeroed again (~0.1 s less system time).
         libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
         libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):
         pass
 
 from connector.cli import main  # noqa: E402
-
 
 
 def _leave(code: int) -> None:
