@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -31,50 +32,76 @@ def params(server, folder, **changes):
     return base
 
 
+class OnFirstWindow(logging.Handler):
+    """Runs an action once, on the export's own thread, right after its first window is
+    written: the fault lands mid-export however fast the export is (a clock cannot promise that)."""
+
+    def __init__(self, action):
+        super().__init__(logging.DEBUG)
+        self.action, self.fired, self.warnings = action, False, []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            self.warnings.append(message)
+        if not self.fired and message.startswith("window 1 "):
+            self.fired = True
+            self.action()
+
+
+@contextmanager
+def watching(handler: OnFirstWindow):
+    logger = logging.getLogger("connector")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def test_server_killed_and_restarted_mid_export_gives_the_same_file(fragile, tmp_path):
     clean = export(**params(fragile, tmp_path / "clean"))
 
     problems: list[BaseException] = []
-    done = threading.Event()
+    killed, done = threading.Event(), threading.Event()
 
-    def outage() -> None:
+    def restart_later() -> None:
         try:
-            time.sleep(0.3)
-            fragile.kill()
-            time.sleep(1.5)
-            fragile.restart()
+            if killed.wait(60):
+                time.sleep(1.5)
+                fragile.restart()
         except BaseException as exc:  # shown by the test, not lost in the thread
             problems.append(exc)
         # influxd dies with the thread that started it (PR_SET_PDEATHSIG): stay until the end
         done.wait(120)
 
-    retried: list[str] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda record: retried.append(record.getMessage())  # type: ignore[method-assign]
-    logging.getLogger("connector").addHandler(handler)
-    killer = threading.Thread(target=outage)
-    killer.start()
+    def kill() -> None:
+        fragile.kill()
+        killed.set()
+
+    restarter = threading.Thread(target=restart_later)
+    restarter.start()
     try:
-        survived = export(**params(fragile, tmp_path / "survived", retries=8, timeout="10"))
+        with watching(OnFirstWindow(kill)) as seen:
+            survived = export(**params(fragile, tmp_path / "survived", retries=8, timeout="10"))
     finally:
+        killed.set()
         done.set()
-        killer.join()
-        logging.getLogger("connector").removeHandler(handler)
+        restarter.join()
     assert problems == []
-    assert any("failed: cannot reach InfluxDB" in line or "cut off" in line for line in retried), retried
+    assert seen.fired
+    assert any("failed: cannot reach InfluxDB" in line or "cut off" in line for line in seen.warnings), seen.warnings
     assert survived.rows == clean.rows == 60_000
     assert (tmp_path / "survived" / "influxdb.csv").read_bytes() == (tmp_path / "clean" / "influxdb.csv").read_bytes()
 
 
 def test_server_that_stays_down_fails_the_run_and_writes_nothing(fragile, tmp_path):
-    def outage() -> None:
-        time.sleep(0.3)
-        fragile.kill()
-
-    killer = threading.Thread(target=outage)
-    killer.start()
-    with pytest.raises(ServerUnavailable, match="gave up on .* after 2 attempts"):
-        export(**params(fragile, tmp_path, retries=1, window="1m"))
-    killer.join()
+    with watching(OnFirstWindow(fragile.kill)) as seen:
+        with pytest.raises(ServerUnavailable, match="gave up on .* after 2 attempts"):
+            export(**params(fragile, tmp_path, retries=1, window="1m"))
+    assert seen.fired
     assert list(tmp_path.iterdir()) == []
     fragile.restart()
