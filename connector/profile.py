@@ -343,7 +343,7 @@ class Profiler:
         if not len(candidates):
             return
         segments = w.local[candidates]
-        for segment in np.unique(segments).tolist():
+        for segment in cells.distinct(segments).tolist():
             rows = candidates[segments == segment]
             sid = int(w.sids[segment])
             durations = np.r_[self.kept[sid][0], d[rows]]
