@@ -77,6 +77,27 @@ def test_anything_else_is_declined(kernels, text):
     assert read_float(kernels, text) is None or text == ""
 
 
+SHORT_TEXTS = st.from_regex(r"\A-?[0-9]{1,8}(\.[0-9]{1,7})?\Z").filter(lambda t: len(t.lstrip("-")) <= 9)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(SHORT_TEXTS, min_size=1, max_size=40))
+def test_short_decimals_read_a_word_at_a_time_match_python(kernels, texts):
+    """Sensor values (1-8 bytes, a dot inside) take the 8-byte path, the last ones near the
+    end of the data (where it must not read past the buffer and falls back): every value
+    is float(text), bit for bit, whatever path read it."""
+    values, empty = kernels.floats(*one_column(texts), 1)
+    assert empty is False
+    assert [bits(v) for v in values] == [bits(float(t)) for t in texts]
+
+
+@pytest.mark.parametrize("text", ["1.2.3", "12.", ".5", "-.5", "1a", "1-2", "1.-2", "\u00e9", "1\u00e9", "12345678.",
+                                  "1..2", "1 2", "-", "--1"])
+def test_short_texts_that_are_no_decimals_are_declined(kernels, text):
+    assert read_float(kernels, text) is None
+    assert kernels.floats(*one_column([text, "1.5"]), 1) is None  # not last: read a word at a time
+
+
 def test_empty_cells_are_nan_and_reported(kernels):
     values, empty = kernels.floats(*one_column(["1.5", "", "2"]), 1)
     assert values[0] == 1.5 and np.isnan(values[1]) and values[2] == 2.0 and empty is True
