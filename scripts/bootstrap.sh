@@ -6,10 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 
-# Debian's influxdb (a real InfluxDB 1.x) and a C compiler (the connector builds its C
-# kernels on first use; the tests check that they build, and run the numpy path as well).
+# Debian's influxdb (a real InfluxDB 1.x), its influx CLI (influxdb-client: the benchmark
+# times `influx -execute ... -format csv` beside the connector) and a C compiler (the
+# connector builds its C kernels on first use; the tests check that they build, and run
+# the numpy path as well).
 packages=""
 command -v influxd >/dev/null 2>&1 || packages="$packages influxdb"
+command -v influx >/dev/null 2>&1 || packages="$packages influxdb-client"
 command -v cc >/dev/null 2>&1 || packages="$packages gcc libc6-dev"
 if [ -n "$packages" ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
