@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from .arrow_compute import pc
 from .errors import DataError, ParameterError
 from .timerange import TimeParseError, parse_time
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import native, render, views
+from .arrow_compute import pc
 from .columns import Layout
 from .errors import DataError
 from .row_order import row_order

@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterator
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import native, render
 from .append import Watermark, read_watermark
+from .arrow_compute import pc
 from .assemble import drop_written, parquet_schema, window_csv, window_table
 from .columns import Layout, output_columns
 from .config import Settings, build_settings

@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import profile_cells as cells
 from . import profile_report as report
+from .arrow_compute import pc
 from .errors import ParameterError
 from .plot_data import PlotData, PlotSeries
 from .profile_cells import VALUE_CAP

@@ -13,9 +13,9 @@ from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import native
+from .arrow_compute import pc
 
 _ISO_TEMPLATE = np.frombuffer(b"0000-00-00T00:00:00.000000000Z", dtype=np.uint8)
 _ISO_WIDTH = len(_ISO_TEMPLATE)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from .arrow_compute import pc
 from .sources.base import TIME_COLUMN, Part
 
 

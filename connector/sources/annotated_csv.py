@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ..arrow_compute import pc
 from ..errors import DataError, ServerUnavailable
 from .base import TIME_COLUMN, TIME_TYPE, Part
 from .raw_rows import RawRows, locate

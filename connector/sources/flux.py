@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Iterator
 
+import pyarrow as pa
+
 from .. import query
 from ..config import Settings
 from ..errors import ConnectorError, ServerRefused, ServerUnavailable, redact
@@ -134,8 +136,9 @@ class FluxSource:
 
     def _single_time(self, flux: str) -> int | None:
         for part in self._tables_with_value(flux):
-            times = part.column("_time").cast("int64").to_pylist()
-            times = [t for t in times if t is not None]
+            # the timestamps' int64 ns as they are (a view: a cast would import pyarrow.compute)
+            times = [t for chunk in part.column("_time").chunks for t in chunk.view(pa.int64()).to_pylist()
+                     if t is not None]
             if times:
                 return times[0]
         return None

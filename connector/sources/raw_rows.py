@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .. import native, views
+from ..arrow_compute import pc
 from .base import TIME_COLUMN, TIME_TYPE
 
 _COMMA, _LF, _CR, _DOT, _E = 44, 10, 13, 46, 101
