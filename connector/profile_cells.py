@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .arrow_compute import pc
+from .arrow_compute import call_function, pc
 from .errors import DataError
 from .sources.base import Part
 
@@ -107,10 +107,12 @@ def number_codes(values: np.ndarray, empty: np.ndarray | None, low: float, high:
         shifted = values - low
         codes = (shifted if empty is None else np.where(empty, -1, shifted)).astype(np.int64)
         return codes, [number_text(low + i, integral) for i in range(int(high - low) + 1)]
-    encoded = pc.dictionary_encode(_float_array(values))
+    encoded = call_function("dictionary_encode", [_float_array(values)])  # Arrow's hash: ~9x np.unique here
     if len(encoded.dictionary) > VALUE_CAP:
         return None
-    codes = pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64)
+    indices = encoded.indices  # int32; the slots of nulls (the NaNs) hold no defined value
+    codes = np.frombuffer(indices.buffers()[1], np.int32, len(indices), indices.offset * 4).astype(np.int64)
+    codes[np.isnan(values)] = -1
     return codes, [number_text(v, integral) for v in encoded.dictionary.to_pylist()]
 
 

@@ -363,3 +363,14 @@ def test_profile_many_series_interleaved_in_one_part():
     assert result["columns"]["x"]["values"] == {repr(float(v)): units * steps // 5 for v in range(5)}
     assert len(profiler.plot_data().series) == profile.MAX_PLOT_SERIES
     assert profiler.plot_data().series_count == units
+
+
+def test_a_float_column_with_few_values_is_coded_by_value_empty_cells_apart():
+    """The value counts' codes (Arrow's hash, reached without importing pyarrow.compute):
+    0.0 and -0.0 are two values, as Arrow tells them apart; an empty cell (NaN) is -1."""
+    from connector.profile_cells import number_codes
+
+    values = np.array([0.5, -0.0, np.nan, 0.0, 0.5, 2.25, np.nan])
+    codes, texts = number_codes(values, np.isnan(values), -0.0, 2.25, integral=False)
+    assert [texts[c] if c >= 0 else None for c in codes.tolist()] == ["0.5", "-0.0", None, "0.0", "0.5", "2.25", None]
+    assert codes.dtype == np.int64 and sorted(texts) == ["-0.0", "0.0", "0.5", "2.25"]
