@@ -350,6 +350,10 @@ void icx_iso_time(const int64_t *ns, int64_t count, const int64_t *offsets_s, ui
     for (int64_t i = 0; i < count; i++) {
         uint8_t *p = out + i * width;
         int64_t value = ns[i];  /* the offset is already added: it only picks the suffix */
+        if (i > 0 && value == ns[i - 1] && (offsets_s == NULL || offsets_s[i] == offsets_s[i - 1])) {
+            memcpy(p, p - width, (size_t)width);  /* the series of one instant, in a row: the text once */
+            continue;
+        }
         int64_t seconds = value / 1000000000LL, fraction = value % 1000000000LL;
         if (fraction < 0) { fraction += 1000000000LL; seconds -= 1; }
         int64_t days = seconds / 86400, second = seconds % 86400;
@@ -381,7 +385,11 @@ void icx_iso_time(const int64_t *ns, int64_t count, const int64_t *offsets_s, ui
         p[16] = ':';
         put2(p + 17, second % 60);
         p[19] = '.';
-        for (int k = 28; k >= 20; k--) { p[k] = (uint8_t)('0' + fraction % 10); fraction /= 10; }
+        if (fraction == 0) {  /* whole seconds, the usual sampling */
+            memcpy(p + 20, "000000000", 9);
+        } else {
+            for (int k = 28; k >= 20; k--) { p[k] = (uint8_t)('0' + fraction % 10); fraction /= 10; }
+        }
         if (offsets_s == NULL) {
             p[29] = 'Z';
         } else {

@@ -39,6 +39,25 @@ def test_iso_time_with_a_fixed_offset():
 
 
 @pytest.mark.usefixtures("byte_path")
+def test_iso_time_of_repeated_instants_and_whole_seconds():
+    """Rows sorted by (time, tags) repeat an instant once per series, and sensors sample on
+    whole seconds: both have short cuts in the kernel, each row still its own text."""
+    t = 1_704_067_230 * 10**9
+    ns = np.array([t, t, t, t + 10**9, t + 10**9, t + 10**9 + 5, t + 10**9 + 5, -10**9, -10**9, t,
+                   t, t + 3600 * 10**9], dtype=np.int64)
+    expected = [pd.Timestamp(v, tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.") + f"{v % 10**9:09d}Z" for v in ns.tolist()]
+    assert render.iso_time(ns).to_pylist() == expected
+    # local time; the last two are other instants with one local text, each with its own suffix
+    offsets = np.array([0, 3600, 3600, 0, 0, 0, -1800, -1800, 0, 0, 3600, 0])
+    local = [text[:29] for text in render.iso_time(ns + offsets * 10**9).to_pylist()]
+    suffixes = ["+00:00", "+01:00", "+01:00", "+00:00", "+00:00", "+00:00", "-00:30", "-00:30", "+00:00", "+00:00",
+                "+01:00", "+00:00"]
+    assert render.iso_time(ns, offsets).to_pylist() == [a + b for a, b in zip(local, suffixes)]
+    assert local[1] == local[10] == local[11] == "2024-01-01T01:00:30.000000000"
+    assert local[6] == "2023-12-31T23:30:31.000000005"
+
+
+@pytest.mark.usefixtures("byte_path")
 def test_named_zones_follow_daylight_saving_and_keep_one_width():
     winter, summer = 1_704_067_200_000_000_000, 1_719_792_000_000_000_001  # 2024-01-01, 2024-07-01
     text = render.time_text(np.array([winter, summer]), "iso", "Europe/Berlin").to_pylist()
