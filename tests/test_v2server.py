@@ -602,6 +602,38 @@ def test_cache_answers_serves_repeats_from_memory(monkeypatch):
         assert raw(c, ENV) != first and len(calls) == 2
 
 
+def test_a_cached_answer_goes_out_as_the_same_bytes_in_the_same_4k_chunks():
+    """The benchmark's server sends cached answers as stored chunk frames: on the wire they
+    must be exactly the first answer, framing included; a cut still cuts them."""
+    with V2Server(cache_answers=True) as srv:
+        srv.load_points("test-bucket", "big", {"unit": "u1"}, "v", range(T0, T0 + 2000 * 10**9, 10**9),
+                        [i * 0.5 for i in range(2000)], "float")
+        body = json.dumps({"query": f'from(bucket: "test-bucket") {DAY}'}).encode()
+        first, second = _raw_http(srv, body), _raw_http(srv, body)
+        srv.cut_next(after_bytes=10_000)
+        cut = _raw_http(srv, body)
+    strip_date = lambda data: b"\r\n".join(line for line in data.split(b"\r\n") if not line.startswith(b"Date:"))
+    assert strip_date(first) == strip_date(second)
+    head, sizes, whole = _chunks(second)
+    assert whole and len(sizes) > 10 and set(sizes[:-1]) == {4096}
+    _head, cut_sizes, cut_whole = _chunks(cut)
+    assert not cut_whole and sum(cut_sizes) == 10_000
+
+
+def test_cached_frames_count_their_payload_against_the_rate_limit():
+    written = []
+
+    class Sink:
+        write, flush = written.append, staticmethod(lambda: None)
+
+    sender = v2server._ChunkSender(Sink(), rate=1e12, cut_after=None)
+    for chunk in (b"a" * 4096, b"b" * 17):
+        sender.send_frame(v2server._frame(chunk))
+    assert sender.sent == 4096 + 17
+    assert written == [b"1000\r\n" + b"a" * 4096 + b"\r\n", b"11\r\n" + b"b" * 17 + b"\r\n"]
+    assert v2server._payload(written) == b"a" * 4096 + b"b" * 17
+
+
 def test_load_points_sorts_lazily_and_last_write_wins(server, client):
     server.load_points("test-bucket", "bulk", {"unit": "u1"}, "v", [T0 + 2, T0, T0 + 1, T0], [3, 1, 2, 9], "int")
     text = raw(client, f'from(bucket: "test-bucket") {DAY} |> filter(fn: (r) => r._measurement == "bulk")')
