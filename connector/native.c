@@ -222,6 +222,10 @@ static const double POWERS[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9
  * loop below decides. p[0..8) must be readable. The digits make the same exact mantissa
  * and power of ten as the byte loop does, so the double is the same, bit for bit. */
 static inline int short_decimal(const uint8_t *p, int64_t len, double *value) {
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    (void)p; (void)len; (void)value;
+    return 0;  /* the word arithmetic below assumes the first byte is the lowest */
+#else
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     uint64_t word;
     memcpy(&word, p, 8);  /* little-endian (x86-64, aarch64): the first byte is the lowest */
@@ -247,6 +251,7 @@ static inline int short_decimal(const uint8_t *p, int64_t len, double *value) {
     double v = (double)mantissa;
     *value = fraction ? v / POWERS[fraction] : v;
     return 1;
+#endif
 }
 
 /* One decimal float as InfluxDB writes it: -?digits[.digits][(e|E)[+-]?digits]. With at
