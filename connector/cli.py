@@ -113,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The modules just imported are tens of thousands of objects that live as long as the
         # process; without this every garbage collection would walk them all again.
         gc.freeze()
+        # And collect far less often than every 700 new objects: each collection holds the GIL
+        # while it walks, stalling every thread's Python (a run's few reference cycles are
+        # small). 30 ms less at 1M rows, 11 of 12 alternating runs; the API leaves it alone.
+        gc.set_threshold(50_000, 20, 100)
 
         if settings.dry_run:
             print(redact(dry_run_text(settings), *secrets), flush=True)

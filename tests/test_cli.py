@@ -428,6 +428,25 @@ def test_a_plain_csv_export_never_imports_pyarrow_compute(api: str, influx1: Inf
     assert result.stdout.split("\n")[-2] == "['pyarrow']"
 
 
+def test_the_command_line_collects_garbage_less_often_and_the_api_leaves_it_alone(influx1: Influx1Server,
+                                                                                   tmp_path: Path) -> None:
+    db = data_db(influx1)
+    args = argv(valid(influx1.url, db, tmp_path / "cli"))
+    probe = ("import gc, sys; from connector.cli import main; default = gc.get_threshold(); "
+             "code = main(sys.argv[1:]); print(code, default[0], gc.get_threshold())")
+    result = subprocess.run([sys.executable, "-c", probe, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == "0 700 (50000, 20, 100)"
+    api = ("import gc, sys, connector; connector.export(url=sys.argv[1], token='', org='-', bucket=sys.argv[2], "
+           "measurement='m', time_col='time', range_start='2024-01-01', range_end='2024-01-02', "
+           "local_dir=sys.argv[3], api='v1'); print(gc.get_threshold()[0])")
+    result = subprocess.run([sys.executable, "-c", api, influx1.url, db, str(tmp_path / "api")], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["700"]
+    assert (tmp_path / "cli" / "influxdb.csv").read_text() == (tmp_path / "api" / "influxdb.csv").read_text() == EXPECTED_CSV
+
+
 def test_the_entry_point_sets_its_process_settings_before_numpy_and_pyarrow() -> None:
     """influxdb_connector.py (not the Python API) picks Arrow's C allocator and one OpenBLAS thread."""
     environ = {k: v for k, v in os.environ.items() if k not in ("ARROW_DEFAULT_MEMORY_POOL", "OPENBLAS_NUM_THREADS")}
