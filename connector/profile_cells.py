@@ -110,8 +110,9 @@ def number_codes(values: np.ndarray, empty: np.ndarray | None, low: float, high:
     encoded = call_function("dictionary_encode", [_float_array(values)])  # Arrow's hash: ~9x np.unique here
     if len(encoded.dictionary) > VALUE_CAP:
         return None
-    indices = encoded.indices  # int32; the slots of nulls (the NaNs) hold no defined value
-    codes = np.frombuffer(indices.buffers()[1], np.int32, len(indices), indices.offset * 4).astype(np.int64)
+    indices = encoded.indices  # int32 in every pyarrow so far; the slots of nulls (NaNs) hold no defined value
+    width = np.dtype(f"int{indices.type.bit_width}")
+    codes = np.frombuffer(indices.buffers()[1], width, len(indices), indices.offset * width.itemsize).astype(np.int64)
     codes[np.isnan(values)] = -1
     return codes, [number_text(v, integral) for v in encoded.dictionary.to_pylist()]
 
