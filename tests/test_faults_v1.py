@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import contextmanager
 
 import pytest
 
 from connector import ServerUnavailable, export
+from connector_log import attached
 from support.influx1 import Influx1Server
 
 T0 = 1704067200000000000
@@ -49,19 +49,6 @@ class OnFirstWindow(logging.Handler):
             self.action()
 
 
-@contextmanager
-def watching(handler: OnFirstWindow):
-    logger = logging.getLogger("connector")
-    level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 def test_server_killed_and_restarted_mid_export_gives_the_same_file(fragile, tmp_path):
     clean = export(**params(fragile, tmp_path / "clean"))
 
@@ -85,7 +72,7 @@ def test_server_killed_and_restarted_mid_export_gives_the_same_file(fragile, tmp
     restarter = threading.Thread(target=restart_later)
     restarter.start()
     try:
-        with watching(OnFirstWindow(kill)) as seen:
+        with attached(OnFirstWindow(kill)) as seen:
             survived = export(**params(fragile, tmp_path / "survived", retries=8, timeout="10"))
     finally:
         killed.set()
@@ -99,7 +86,7 @@ def test_server_killed_and_restarted_mid_export_gives_the_same_file(fragile, tmp
 
 
 def test_server_that_stays_down_fails_the_run_and_writes_nothing(fragile, tmp_path):
-    with watching(OnFirstWindow(fragile.kill)) as seen:
+    with attached(OnFirstWindow(fragile.kill)) as seen:
         with pytest.raises(ServerUnavailable, match="gave up on .* after 2 attempts"):
             export(**params(fragile, tmp_path, retries=1, window="1m"))
     assert seen.fired

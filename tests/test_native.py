@@ -6,9 +6,7 @@ nanosecond as the reference, bit for bit.
 """
 from __future__ import annotations
 
-import logging
 import struct
-from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import connector_log
 from connector import native
 from connector.sources.base import TIME_TYPE
 
@@ -146,28 +145,11 @@ def test_integer_times_beyond_int64_or_not_integers_are_declined(kernels, text):
     assert kernels.times(*one_column([text]), 1, False) is None
 
 
-@contextmanager
-def connector_log():
-    """The connector logger's records (the CLI tests may have stopped it propagating to caplog's root)."""
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = records.append
-    logger = logging.getLogger("connector")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 def test_a_machine_without_a_compiler_runs_the_numpy_path_and_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("INFLUXDB_CONNECTOR_CACHE", str(tmp_path))
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with connector_log() as records:
+    with connector_log.records() as records:
         assert native._load() is None
     assert any("no C compiler found: using the numpy byte path" in r.getMessage() for r in records)
 
@@ -175,7 +157,7 @@ def test_a_machine_without_a_compiler_runs_the_numpy_path_and_says_so(tmp_path, 
 def test_a_compiler_that_fails_leaves_nothing_half_built(tmp_path, monkeypatch):
     monkeypatch.setenv("INFLUXDB_CONNECTOR_CACHE", str(tmp_path))
     monkeypatch.setenv("CC", "/bin/false")
-    with connector_log() as records:
+    with connector_log.records() as records:
         assert native._load() is None
     assert any("the C kernels could not be built or loaded" in r.getMessage() for r in records)
     assert list(tmp_path.iterdir()) == []

@@ -6,6 +6,7 @@ import logging
 import pytest
 
 from connector.cli import main
+from connector_log import attached
 from connector.progress import Progress
 
 ARGS = ["--token", "tok-SEKRET-1", "--url", "http://127.0.0.1:9", "--org", "o", "--bucket", "b",
@@ -52,16 +53,11 @@ def test_progress_logs_a_line_every_few_seconds_without_a_terminal(monkeypatch):
     import connector.progress as progress
 
     monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
-    logger = logging.getLogger("connector")
     handler = _Lines()
-    logger.addHandler(handler)
-    monkeypatch.setattr(logger, "level", logging.INFO)
-    bar = Progress(0, 1000, interactive=False)
-    try:
+    with attached(handler, logging.INFO):
+        bar = Progress(0, 1000, interactive=False)
         bar.update(250, 1_000)
         bar.update(1000, 3_000)
-    finally:
-        logger.removeHandler(handler)
     lines = handler.lines
     assert lines[0].startswith("25% of the range done (up to 1970-01-01T00:00:00.000000250Z): 1,000 rows, ")
     assert lines[1].startswith("100% of the range done (up to 1970-01-01T00:00:00.000001000Z): 4,000 rows, ")
