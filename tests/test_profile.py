@@ -374,3 +374,16 @@ def test_a_float_column_with_few_values_is_coded_by_value_empty_cells_apart():
     codes, texts = number_codes(values, np.isnan(values), -0.0, 2.25, integral=False)
     assert [texts[c] if c >= 0 else None for c in codes.tolist()] == ["0.5", "-0.0", None, "0.0", "0.5", "2.25", None]
     assert codes.dtype == np.int64 and sorted(texts) == ["-0.0", "0.0", "0.5", "2.25"]
+
+
+def test_value_codes_fall_back_to_the_public_compute_module(monkeypatch):
+    """A pyarrow without pyarrow._compute.call_function: the public module's does the same."""
+    import sys
+
+    from connector.profile_cells import number_codes
+
+    values = np.array([0.5, np.nan, 2.25, 0.5])
+    expected = number_codes(values, np.isnan(values), 0.5, 2.25, integral=False)
+    monkeypatch.setitem(sys.modules, "pyarrow._compute", None)  # its import now raises ImportError
+    codes, texts = number_codes(values, np.isnan(values), 0.5, 2.25, integral=False)
+    assert codes.tolist() == expected[0].tolist() == [0, -1, 1, 0] and texts == expected[1] == ["0.5", "2.25"]
