@@ -216,10 +216,9 @@ static const double POWERS[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9
                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /* A short decimal as sensors give it, digits with at most one dot inside and 1-8 bytes
- * in all (no sign, no exponent), read as one 8-byte word: no branch per byte, so the
- * varying lengths of real values cost no mispredicted loop exits (about 2x the byte loop
- * on telemetry). 1 with *value set; 0 when the text is not of that form, and the byte
- * loop below decides. p[0..8) must be readable. The digits make the same exact mantissa
+ * in all (no sign, no exponent), read as one 8-byte word, with no loop over its digits
+ * (with rows taken in blocks, 10.5 -> 8.5 ns a value on telemetry). 1 with *value set; 0
+ * when the text is not of that form, and the byte loop below decides. p[0..8) must be readable. The digits make the same exact mantissa
  * and power of ten as the byte loop does, so the double is the same, bit for bit. */
 static inline int short_decimal(const uint8_t *p, int64_t len, double *value) {
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -229,9 +228,10 @@ static inline int short_decimal(const uint8_t *p, int64_t len, double *value) {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     uint64_t word;
     memcpy(&word, p, 8);  /* little-endian (x86-64, aarch64): the first byte is the lowest */
-    word &= len == 8 ? ~0ULL : (1ULL << (8 * len)) - 1;
+    uint64_t text = len == 8 ? ~0ULL : (1ULL << (8 * len)) - 1;  /* the bytes that are the cell's */
+    word &= text;
     uint64_t x = word ^ (ones * '.');  /* a zero byte where a dot is */
-    uint64_t dots = (x - ones) & ~x & highs & (len == 8 ? ~0ULL : (1ULL << (8 * len)) - 1);
+    uint64_t dots = (x - ones) & ~x & highs & text;
     int64_t n = len, fraction = 0;
     if (dots) {  /* the first dot (exact: a false hit can only follow a real one) */
         int64_t dot = __builtin_ctzll(dots) / 8;
